@@ -1,0 +1,3 @@
+from salescrm.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The command line: parsing and rendering only; the work is done by the
+plain modules in ``salescrm``.  Heavy modules (Rich tables, tabulate,
+sqlite-utils) are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from salescrm import __version__
+from salescrm.cli import customer, dbcmd, demo
+from salescrm.cli.common import STATE, SalesGroup
+
+HELP = """salescrm: a terminal CRM for sales work over one local SQLite file.
+
+The database is --db PATH, else $SALESCRM_DB, else salescrm.db in your user
+data directory.  Every listing takes --format table|csv|tsv|json|jsonl|markdown
+(a table on a terminal, CSV when piped).
+
+Exit codes: 0 ok; 1 refused (validation, not found, conflict, illegal
+transition, business rule); 2 usage; 65 invalid data in an input file;
+66 input file missing; 74 I/O error; 75 busy, try again; 78 database refused
+(not a salescrm database, newer schema); 130 interrupted.
+"""
+
+app = typer.Typer(
+    cls=SalesGroup,
+    name="salescrm",
+    help=HELP,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"salescrm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Database file (default: $SALESCRM_DB, else the user data directory).",
+                     show_default=False, dir_okay=False),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr, only errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    STATE.db_path = db
+    STATE.quiet = quiet
+    STATE.debug = debug
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+
+
+app.add_typer(customer.app, name="customer", help="Customers: profiles, contacts, tags, interactions, ratings, clean-up, sampling.")
+app.add_typer(dbcmd.app, name="db", help="The database file: info, check, backup.")
+app.command("demo", help="Build a demo database with realistic data and show what salescrm can do.")(demo.demo)
+customer.register_agenda(app)
+
+
+def main() -> None:
+    typer.main.get_command(app).main(prog_name="salescrm")

@@ -1,0 +1,325 @@
+"""Opening the database, transactions, migrations and health checks.
+
+We open connections ourselves (sqlite-utils is never our transaction manager):
+autocommit mode at the driver level, and every write runs inside
+``write_tx``, which issues ``BEGIN IMMEDIATE`` so that a writer takes the
+write lock up front and waits (busy timeout) instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from salescrm.errors import DatabaseRefused, IOFailure, SalesError, from_sqlite
+
+APPLICATION_ID = 0x5343524D  # "SCRM"
+BUSY_TIMEOUT_MS = 5000
+ENV_VAR = "SALESCRM_DB"
+
+#: Command being run, for the audit trail ("customer add"); set by the CLI.
+current_command = "library"
+
+# Extra checks run by ``check``: "module:function" names, each taking a
+# connection and returning a list of problem strings (no personal data).
+EXTRA_CHECKS: list[str] = []
+
+
+def default_path() -> Path:
+    """``$SALESCRM_DB`` else the per-user data directory (XDG on Linux)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("salescrm", appauthor=False)) / "salescrm.db"
+
+
+def now_iso() -> str:
+    """The current time as ISO-8601 UTC, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def _migrations() -> list[tuple[str, str]]:
+    from salescrm.migrations import MIGRATIONS
+
+    out = []
+    for name in MIGRATIONS:
+        mod = importlib.import_module(f"salescrm.migrations.{name}")
+        out.append((name, mod.SQL))
+    return out
+
+
+def schema_version() -> int:
+    """The schema version this program writes: the number of migrations."""
+    from salescrm.migrations import MIGRATIONS
+
+    return len(MIGRATIONS)
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a script into statements (triggers included), without executescript,
+    which would COMMIT behind our back."""
+    statements, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError("incomplete SQL statement in migration: " + buf[:60])
+    return statements
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    migrations = _migrations()
+    target = len(migrations)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > target:
+        raise DatabaseRefused(
+            f"the database has schema version {version}, newer than this salescrm "
+            f"understands ({target})",
+            "upgrade salescrm; the file was left untouched",
+        )
+    if version == target:
+        return
+    with write_tx(conn, audit=False):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, (_name, sql) in enumerate(migrations, start=1):
+            if number <= version:
+                continue
+            for statement in split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _check_ours(conn: sqlite3.Connection) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    if app_id == 0:
+        tables = conn.execute(
+            "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchone()[0]
+        if tables == 0:
+            return  # an empty file: ours to initialise
+    raise DatabaseRefused(
+        "the file is an SQLite database but not a salescrm one; it was left untouched",
+        "point --db at a salescrm database or a new file",
+    )
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA trusted_schema = OFF")
+    conn.execute("PRAGMA secure_delete = ON")
+
+
+def _create_file(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise IOFailure(
+            f"cannot create the database at {path}: {exc.strerror}",
+            "choose a writable place with --db or SALESCRM_DB",
+        ) from None
+
+
+def connect(path: Path | str | None = None, *, write: bool = True) -> sqlite3.Connection:
+    """Open (and if needed create and migrate) the database.
+
+    ``write=False`` never creates a file: a missing database reads as an
+    empty one (an in-memory database with the current schema).
+    """
+    path = Path(path) if path is not None else default_path()
+    if str(path) == ":memory:" or (not write and not path.exists()):
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        _configure(conn)
+        _migrate(conn)
+        return conn
+    if path.is_dir():
+        raise IOFailure(f"{path} is a directory, not a database file", "give a file path to --db")
+    if not path.exists():
+        _create_file(path)
+    try:
+        conn = sqlite3.connect(
+            str(path),
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+        _configure(conn)
+        _check_ours(conn)
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        _migrate(conn)
+    except sqlite3.Error as exc:
+        err = from_sqlite(exc)
+        if err is None:
+            raise
+        raise err from None
+    return conn
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+@contextmanager
+def write_tx(conn: sqlite3.Connection, *, audit: bool = True) -> Iterator[sqlite3.Connection]:
+    """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on
+    any exception (KeyboardInterrupt included)."""
+    if conn.in_transaction:
+        raise RuntimeError("write_tx does not nest")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise (from_sqlite(exc) or exc) from None
+    try:
+        yield conn
+        pause_point("before-commit")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, SalesError):
+            err = from_sqlite(exc)
+            if err is not None:
+                raise err from exc
+        raise
+
+
+def audit(conn: sqlite3.Connection, action: str, entity: str, entity_id: object) -> None:
+    """Append one row to the audit trail (no personal data: ids only)."""
+    conn.execute(
+        "INSERT INTO audit (at, os_user, command, action, entity, entity_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (now_iso(), os_user(), current_command, action, entity, str(entity_id)),
+    )
+
+
+def pause_point(name: str) -> None:
+    """Test-only hook: with ``SALESCRM_TEST_PAUSE=name`` the process writes a
+    marker file and sleeps here, so a test can kill it at a known point."""
+    wanted = os.environ.get("SALESCRM_TEST_PAUSE")
+    if not wanted or wanted != name:
+        return
+    import time
+
+    marker = os.environ.get("SALESCRM_TEST_PAUSE_FILE")
+    if marker:
+        Path(marker).write_text(name)
+    time.sleep(float(os.environ.get("SALESCRM_TEST_PAUSE_SECONDS", "30")))
+
+
+def get_setting(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set a setting; call inside ``write_tx``."""
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+# --------------------------------------------------------------------------- info, check, backup
+
+
+def info(conn: sqlite3.Connection, path: Path) -> dict:
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    counts = {}
+    for t in tables:
+        # names come from sqlite_schema, not from the user; quoted all the same
+        counts[t] = conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+    exists = path.exists()
+    return {
+        "path": str(path),
+        "exists": exists,
+        "size_bytes": path.stat().st_size if exists else 0,
+        "schema_version": conn.execute("PRAGMA user_version").fetchone()[0],
+        "program_schema_version": schema_version(),
+        "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+        "row_counts": counts,
+    }
+
+
+def check(conn: sqlite3.Connection) -> list[str]:
+    """Every problem found, as text without personal data; empty when healthy."""
+    problems: list[str] = []
+    rows = conn.execute("PRAGMA integrity_check").fetchall()
+    if [r[0] for r in rows] != ["ok"]:
+        problems += [f"integrity: {r[0]}" for r in rows]
+    for r in conn.execute("PRAGMA foreign_key_check"):
+        problems.append(f"foreign key: {r[0]} row {r[1]} points at a missing {r[2]}")
+    for name in EXTRA_CHECKS:
+        module, func = name.split(":")
+        problems += getattr(importlib.import_module(module), func)(conn)
+    return problems
+
+
+def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> int:
+    """Copy the database with SQLite's online backup API (consistent while
+    others write) to ``dest``, created 0600; returns its size in bytes."""
+    from salescrm.errors import Conflict
+
+    dest = Path(dest)
+    if dest.exists() and not force:
+        raise Conflict(f"{dest} exists", "use --force to overwrite it")
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        os.close(fd)
+        target = sqlite3.connect(str(tmp))
+        try:
+            conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise IOFailure(f"cannot write the backup {dest}: {exc.strerror}") from None
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise (from_sqlite(exc) or IOFailure(f"backup failed: {exc}")) from None
+    return dest.stat().st_size

@@ -1,0 +1,7 @@
+"""Ordered schema migrations.  Each module holds ``SQL``; the database's
+``PRAGMA user_version`` is the number of migrations applied.  Never edit a
+migration that has shipped: append a new one."""
+
+MIGRATIONS = [
+    "m0001_core",
+]

@@ -1,0 +1,338 @@
+"""The one place that renders results: table, csv, tsv, json, jsonl, markdown.
+
+Data goes to stdout; messages and errors go to stderr.  On a terminal the
+default is a Rich table; piped, it is CSV: plain values, no colour, no
+truncation, ISO dates, money as plain decimals (``1234.50``) and stable
+snake_case column names.  Rich and tabulate are imported only when a table
+or Markdown is actually drawn, so that start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, Any
+
+from salescrm import money
+from salescrm.errors import UsageError
+
+FORMATS = ("table", "csv", "tsv", "json", "jsonl", "markdown")
+NUMERIC_KINDS = {"int", "money", "decimal", "percent"}
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column: ``key`` is the stable machine name; ``kind`` decides how the
+    value is written: text, int, money (int cents), decimal, percent
+    (a Decimal such as 12.5), date, datetime, bool, list."""
+
+    key: str
+    kind: str = "text"
+    label: str | None = None
+
+    @property
+    def header(self) -> str:
+        return self.label or self.key.replace("_", " ")
+
+
+@dataclass
+class Section:
+    """A titled sub-table under a record (``show`` commands)."""
+
+    key: str
+    cols: Sequence[Col]
+    rows: Sequence[Mapping[str, Any]]
+    title: str | None = None
+    empty: str = "none"
+
+
+@dataclass
+class Options:
+    fmt: str | None = None
+    quiet: bool = False
+    totals: bool = False  # totals rows in machine formats too
+    out: IO[str] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_format(fmt: str | None, stream: IO[str] | None = None) -> str:
+    if fmt is None or fmt == "auto":
+        stream = stream or sys.stdout
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        return "table" if tty else "csv"
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", "choose one of " + ", ".join(FORMATS))
+    return fmt
+
+
+# --------------------------------------------------------------------------- values
+
+
+def plain(value: Any, kind: str) -> str:
+    """A value as text for csv/tsv/markdown: no separators, no symbols."""
+    if value is None:
+        return ""
+    if kind == "money":
+        return money.fmt(value)
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "list":
+        return ",".join(str(v) for v in value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def human(value: Any, kind: str) -> str:
+    """A value for people: thousands separators, percent signs."""
+    if value is None:
+        return ""
+    if kind == "money":
+        return money.fmt_human(value)
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "percent":
+        return f"{Decimal(value):,.1f}%"
+    if kind == "bool":
+        return "yes" if value else "no"
+    if kind == "list":
+        return ", ".join(str(v) for v in value)
+    if kind == "datetime" and isinstance(value, str):
+        return value.replace("T", " ").removesuffix("Z")
+    if isinstance(value, Decimal):
+        return f"{value:,}"
+    return str(value)
+
+
+def json_literal(value: Any, kind: str) -> str:
+    if value is None:
+        return "null"
+    if kind == "money":
+        return money.fmt(value)  # a JSON number with exactly two decimals
+    if kind == "int":
+        return str(int(value))
+    if kind in ("decimal", "percent"):
+        return format(Decimal(value), "f")
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "list":
+        return json.dumps(list(value), ensure_ascii=False)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def json_object(row: Mapping[str, Any], cols: Sequence[Col]) -> str:
+    return (
+        "{"
+        + ", ".join(
+            f"{json.dumps(c.key)}: {json_literal(row.get(c.key), c.kind)}" for c in cols
+        )
+        + "}"
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _stream(opts: Options | None) -> IO[str]:
+    return (opts.out if opts and opts.out else None) or sys.stdout
+
+
+def render(
+    rows: Iterable[Mapping[str, Any]],
+    cols: Sequence[Col],
+    opts: Options | None = None,
+    *,
+    title: str | None = None,
+    totals: Mapping[str, Any] | None = None,
+    summary: Sequence[str] | None = None,
+    empty: str = "no rows",
+) -> None:
+    """Write rows.  ``totals`` is a row drawn under a table (and written in
+    machine formats only with ``opts.totals``); ``summary`` lines go under a
+    terminal table only."""
+    opts = opts or Options()
+    out = _stream(opts)
+    fmt = resolve_format(opts.fmt, out)
+    if fmt == "table":
+        _rich_table(list(rows), cols, out, title=title, totals=totals, summary=summary, empty=empty)
+        return
+    if totals is not None and opts.totals:
+        rows = _chain(rows, [totals])
+    if fmt in ("csv", "tsv"):
+        writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        writer.writerow([c.key for c in cols])
+        for row in rows:
+            writer.writerow([plain(row.get(c.key), c.kind) for c in cols])
+    elif fmt == "json":
+        out.write("[")
+        first = True
+        for row in rows:
+            out.write("\n" if first else ",\n")
+            out.write(json_object(row, cols))
+            first = False
+        out.write("\n]\n" if not first else "]\n")
+    elif fmt == "jsonl":
+        for row in rows:
+            out.write(json_object(row, cols) + "\n")
+    elif fmt == "markdown":
+        from tabulate import tabulate
+
+        data = [[plain(row.get(c.key), c.kind) for c in cols] for row in rows]
+        align = ["right" if c.kind in NUMERIC_KINDS else "left" for c in cols]
+        out.write(
+            tabulate(
+                data,
+                headers=[c.key for c in cols],
+                tablefmt="github",
+                disable_numparse=True,
+                colalign=align,
+            )
+            + "\n"
+        )
+
+
+def _chain(a: Iterable, b: Iterable) -> Iterable:
+    yield from a
+    yield from b
+
+
+def render_record(
+    record: Mapping[str, Any],
+    cols: Sequence[Col],
+    opts: Options | None = None,
+    *,
+    title: str | None = None,
+    sections: Sequence[Section] = (),
+) -> None:
+    """One record (``show`` commands).  JSON nests the sections under their
+    keys; csv/tsv/jsonl write the record as one row (use json for the
+    sections); a table or Markdown shows field/value pairs then each
+    section."""
+    opts = opts or Options()
+    out = _stream(opts)
+    fmt = resolve_format(opts.fmt, out)
+    if fmt == "json" or fmt == "jsonl":
+        pretty = fmt == "json"
+        parts = [f"{json.dumps(c.key)}: {json_literal(record.get(c.key), c.kind)}" for c in cols]
+        for s in sections:
+            objs = [json_object(r, s.cols) for r in s.rows]
+            if pretty and objs:
+                inner = "[\n    " + ",\n    ".join(objs) + "\n  ]"
+            else:
+                inner = "[" + ", ".join(objs) + "]"
+            parts.append(f"{json.dumps(s.key)}: {inner}")
+        if pretty:
+            out.write("{\n  " + ",\n  ".join(parts) + "\n}\n")
+        else:
+            out.write("{" + ", ".join(parts) + "}\n")
+        return
+    if fmt in ("csv", "tsv"):
+        render([record], cols, opts)
+        return
+    pairs = [{"field": c.header, "value": record.get(c.key), "_kind": c.kind} for c in cols]
+    if fmt == "markdown":
+        from tabulate import tabulate
+
+        if title:
+            out.write(f"## {title}\n\n")
+        out.write(
+            tabulate(
+                [[p["field"], plain(p["value"], p["_kind"])] for p in pairs],
+                headers=["field", "value"],
+                tablefmt="github",
+                disable_numparse=True,
+            )
+            + "\n"
+        )
+        for s in sections:
+            out.write(f"\n### {s.title or s.key}\n\n")
+            if s.rows:
+                render(s.rows, s.cols, Options(fmt="markdown", out=out))
+            else:
+                out.write(f"_{s.empty}_\n")
+        return
+    console = _console(out)
+    from rich.table import Table
+
+    grid = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    for p in pairs:
+        if p["value"] in (None, "", []):
+            continue
+        grid.add_row(p["field"], human(p["value"], p["_kind"]))
+    console.print(grid)
+    for s in sections:
+        console.print()
+        if s.rows:
+            _rich_table(list(s.rows), s.cols, out, title=s.title or s.key, console=console)
+        else:
+            console.print(f"[bold]{s.title or s.key}[/bold]: {s.empty}")
+
+
+def _console(out: IO[str]):
+    from rich.console import Console
+
+    return Console(
+        file=out,
+        highlight=False,
+        soft_wrap=False,
+        no_color=bool(os.environ.get("NO_COLOR")) or None,
+    )
+
+
+def _rich_table(
+    rows: list[Mapping[str, Any]],
+    cols: Sequence[Col],
+    out: IO[str],
+    *,
+    title: str | None = None,
+    totals: Mapping[str, Any] | None = None,
+    summary: Sequence[str] | None = None,
+    empty: str = "no rows",
+    console=None,
+) -> None:
+    console = console or _console(out)
+    if not rows:
+        console.print(f"[dim]{empty}[/dim]" if not title else f"[bold]{title}[/bold]: {empty}")
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", header_style="bold")
+    for c in cols:
+        numeric = c.kind in NUMERIC_KINDS
+        table.add_column(c.header, justify="right" if numeric else "left",
+                         overflow="fold", no_wrap=numeric)
+    for row in rows:
+        table.add_row(*[human(row.get(c.key), c.kind) for c in cols])
+    if totals is not None:
+        table.add_section()
+        table.add_row(*[human(totals.get(c.key), c.kind) for c in cols], style="bold")
+    console.print(table)
+    for line in summary or ():
+        console.print(f"[dim]{line}[/dim]")
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def message(text: str, *, quiet: bool = False) -> None:
+    """A line for the person at the terminal: stderr, never stdout."""
+    if not quiet:
+        print(text, file=sys.stderr)
+
+
+def error(text: str) -> None:
+    print(f"Error: {text}", file=sys.stderr)

@@ -1,0 +1,144 @@
+"""Database, output layer and error boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from salescrm import db
+from salescrm.errors import Conflict, DatabaseRefused
+from tests.conftest import run_subprocess
+
+
+def test_db_file_created_0600_on_first_write(tmp_path):
+    path = tmp_path / "sub" / "dir" / "x.db"
+    conn = db.connect(path, write=True)
+    conn.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == db.APPLICATION_ID
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.schema_version()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_read_does_not_create_file(tmp_path):
+    path = tmp_path / "none.db"
+    conn = db.connect(path, write=False)
+    assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+    conn.close()
+    assert not path.exists()
+
+
+def test_tables_are_strict(tmp_path):
+    conn = db.connect(tmp_path / "s.db")
+    rows = conn.execute("SELECT name, strict FROM pragma_table_list WHERE schema='main' "
+                        "AND name NOT LIKE 'sqlite_%'").fetchall()
+    assert rows and all(r[1] == 1 for r in rows), [tuple(r) for r in rows if not r[1]]
+
+
+def test_newer_schema_refused_and_untouched(tmp_path):
+    path = tmp_path / "new.db"
+    db.connect(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(DatabaseRefused, match="newer"):
+        db.connect(path)
+    assert path.read_bytes() == before
+
+
+def test_foreign_sqlite_refused(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(DatabaseRefused, match="not a salescrm"):
+        db.connect(path)
+
+
+def test_pragmas(tmp_path):
+    conn = db.connect(tmp_path / "p.db")
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert conn.execute("PRAGMA trusted_schema").fetchone()[0] == 0
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_write_tx_rolls_back(tmp_path):
+    conn = db.connect(tmp_path / "r.db")
+    with pytest.raises(RuntimeError):
+        with db.write_tx(conn):
+            db.set_setting(conn, "k", "v")
+            raise RuntimeError("boom")
+    assert db.get_setting(conn, "k") is None
+
+
+def test_audit_is_append_only(tmp_path):
+    conn = db.connect(tmp_path / "a.db")
+    with db.write_tx(conn):
+        db.audit(conn, "create", "customer", 1)
+    with pytest.raises(Conflict, match="append-only"):
+        with db.write_tx(conn):
+            conn.execute("DELETE FROM audit")
+    assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == 1
+
+
+def test_db_info_and_check(run, db_path):
+    db.connect(db_path).close()
+    info = run.json("db", "info")
+    assert info["schema_version"] == db.schema_version()
+    assert {r["table"] for r in info["row_counts"]} >= {"customers", "audit"}
+    result = run("db", "check")
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_db_backup_0600(run, db_path, tmp_path):
+    db.connect(db_path).close()
+    dest = tmp_path / "copy.db"
+    run.ok("db", "backup", str(dest))
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert sqlite3.connect(dest).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = run("db", "backup", str(dest))
+    assert again.exit_code == 1 and "--force" in again.stderr
+
+
+def test_not_a_database_exit_78(run, tmp_path):
+    bad = tmp_path / "bad.db"
+    bad.write_text("hello, not sqlite\n" * 100)
+    result = run("--db", str(bad), "db", "info")
+    assert result.exit_code == 78
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert bad.read_text().startswith("hello")
+
+
+def test_unwritable_path_exit_74(run, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+    finally:
+        pass
+    result = run("--db", str(ro / "x" / "y.db"), "db", "backup", str(tmp_path / "b.db"))
+    assert result.exit_code in (1, 74)
+
+
+def test_usage_error_exit_2(run):
+    result = run("db", "info", "--format", "xml")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error:") and result.stderr.count("\n") == 1
+
+
+def test_subprocess_help_and_pipe(tmp_path):
+    r = run_subprocess("--help")
+    assert r.returncode == 0 and "customer" in r.stdout
+    r = run_subprocess("--db", str(tmp_path / "z.db"), "db", "info", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["exists"] is False

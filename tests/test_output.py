@@ -1,0 +1,85 @@
+"""The output layer: every format, money and CJK."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from salescrm.output import Col, Options, Section, render, render_record
+
+COLS = [Col("id", "int"), Col("name"), Col("total", "money"), Col("tags", "list")]
+ROWS = [
+    {"id": 1, "name": "王芳", "total": 123450, "tags": ["vip", "east"]},
+    {"id": 2, "name": "Ann, \"A\"", "total": -5, "tags": []},
+]
+
+
+def _render(fmt, **kw):
+    buf = io.StringIO()
+    render(ROWS, COLS, Options(fmt=fmt, out=buf), **kw)
+    return buf.getvalue()
+
+
+def test_csv_plain_money_and_quoting():
+    rows = list(csv.DictReader(io.StringIO(_render("csv"))))
+    assert rows[0] == {"id": "1", "name": "王芳", "total": "1234.50", "tags": "vip,east"}
+    assert rows[1]["name"] == 'Ann, "A"' and rows[1]["total"] == "-0.05"
+
+
+def test_tsv():
+    lines = _render("tsv").splitlines()
+    assert lines[0] == "id\tname\ttotal\ttags"
+
+
+def test_json_numbers_exact():
+    text = _render("json")
+    assert '"total": 1234.50' in text
+    data = json.loads(text)
+    assert data[0]["name"] == "王芳" and data[1]["tags"] == []
+
+
+def test_jsonl():
+    lines = _render("jsonl").splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["id"] == 1
+
+
+def test_json_empty():
+    buf = io.StringIO()
+    render([], COLS, Options(fmt="json", out=buf))
+    assert json.loads(buf.getvalue()) == []
+
+
+def test_markdown_aligns_cjk():
+    text = _render("markdown")
+    lines = text.splitlines()
+    assert lines[0].startswith("|") and "王芳" in text
+
+
+def test_table_has_separators_and_totals():
+    text = _render("table", totals={"name": "total", "total": 123445})
+    assert "1,234.50" in text and "1,234.45" in text
+    assert "王芳" in text
+
+
+def test_totals_only_on_request_in_machine_formats():
+    buf = io.StringIO()
+    render(ROWS, COLS, Options(fmt="csv", out=buf), totals={"name": "total", "total": 1})
+    assert "total" not in buf.getvalue().splitlines()[-1]
+    buf = io.StringIO()
+    render(ROWS, COLS, Options(fmt="csv", out=buf, totals=True), totals={"name": "total", "total": 1})
+    assert buf.getvalue().splitlines()[-1].startswith(",total,0.01")
+
+
+def test_record_json_nests_sections():
+    buf = io.StringIO()
+    render_record({"id": 1, "name": "王芳", "total": 5, "tags": ["a"]}, COLS, Options(fmt="json", out=buf),
+                  sections=[Section("notes", [Col("text")], [{"text": "hi"}])])
+    data = json.loads(buf.getvalue())
+    assert data["notes"] == [{"text": "hi"}] and data["total"] == 0.05
+
+
+def test_default_is_csv_when_not_a_tty():
+    buf = io.StringIO()
+    render(ROWS, COLS, Options(out=buf))
+    assert buf.getvalue().startswith("id,name,total,tags\n")
