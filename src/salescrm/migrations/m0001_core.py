@@ -28,6 +28,7 @@ CREATE TABLE customers (
     name         TEXT NOT NULL,
     name_key     TEXT NOT NULL,            -- casefolded, spaces collapsed: search and dupes
     company      TEXT,
+    company_key  TEXT,                     -- casefolded like name_key: search and dupes
     email        TEXT,
     email_key    TEXT UNIQUE,              -- casefolded, trimmed: uniqueness and lookup
     phone        TEXT,                     -- normalised: digits with optional leading +
@@ -95,12 +96,16 @@ CREATE INDEX tasks_open ON tasks(done_at, due);
 CREATE INDEX tasks_customer ON tasks(customer_id);
 
 -- A merge moved every record of merged_id onto kept_id (merged_id is gone).
+-- Deleting the kept customer later removes its merge history too (the audit
+-- trail keeps the ids).
 CREATE TABLE customer_merges (
     id        INTEGER PRIMARY KEY,
-    kept_id   INTEGER NOT NULL REFERENCES customers(id),
+    kept_id   INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
     merged_id INTEGER NOT NULL,
     at        TEXT NOT NULL,
     os_user   TEXT NOT NULL,
     moved     TEXT NOT NULL                -- JSON: counts of records moved per table
 ) STRICT;
+CREATE INDEX customer_merges_kept ON customer_merges(kept_id);
+CREATE INDEX customer_merges_merged ON customer_merges(merged_id);
 """
