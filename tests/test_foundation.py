@@ -142,3 +142,13 @@ def test_subprocess_help_and_pipe(tmp_path):
     assert r.returncode == 0 and "customer" in r.stdout
     r = run_subprocess("--db", str(tmp_path / "z.db"), "db", "info", "--format", "json")
     assert r.returncode == 0 and json.loads(r.stdout)["exists"] is False
+
+
+def test_audit_command_lists_writes_without_personal_data(run):
+    run.ok("customer", "add", "王芳", "--email", "wang.fang@example.cn")
+    rows = run.csv("audit", "--entity", "customer")
+    assert rows and rows[0]["action"] == "create" and rows[0]["command"] == "customer add"
+    text = run.ok("audit", "--format", "json").stdout
+    assert "wang.fang" not in text and "王芳" not in text
+    bad = run("audit", "--since", "yesterdayish")
+    assert bad.exit_code == 1 and bad.stderr.startswith("Error:")

@@ -74,7 +74,9 @@ def open_db(*, write: bool = True) -> Iterator[sqlite3.Connection]:
     from salescrm import db
 
     try:
-        ctx = _click.get_current_context(silent=True)
+        from typer._click.globals import get_current_context
+
+        ctx = get_current_context(silent=True)
         if ctx is not None:
             db.current_command = " ".join(ctx.command_path.split()[1:]) or "salescrm"
     except Exception:  # pragma: no cover - defensive
