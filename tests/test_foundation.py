@@ -152,3 +152,18 @@ def test_audit_command_lists_writes_without_personal_data(run):
     assert "wang.fang" not in text and "王芳" not in text
     bad = run("audit", "--since", "yesterdayish")
     assert bad.exit_code == 1 and bad.stderr.startswith("Error:")
+
+
+def test_wal_and_shm_are_0600_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        conn = db.connect(tmp_path / "u" / "x.db")
+        with db.write_tx(conn):
+            db.set_setting(conn, "k", "v")
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "u").iterdir()}
+        conn.close()
+    finally:
+        os.umask(old)
+    assert files.get("x.db") == 0o600
+    assert all(mode == 0o600 for mode in files.values()), files
+    assert stat.S_IMODE((tmp_path / "u").stat().st_mode) == 0o700
