@@ -149,7 +149,7 @@ def converter(f: Field, opts: ParseOptions) -> Callable[[str | None], Any]:
             return _Bad("contains a NUL byte")
         if kind in ("text", "code", "sku", "email", "phone", "tags"):
             v = _text_value(raw, f)
-            if v is None or isinstance(v, _Bad):
+            if v is None or isinstance(v, _Bad) or kind == "text":
                 return v
             if kind == "code":
                 if _CODE_BAD.search(v):
@@ -741,10 +741,10 @@ def _reject_sql(conn: sqlite3.Connection, select: str, params: tuple = ()) -> in
     return n
 
 
-def _duplicates(conn: sqlite3.Connection, column: str, label: str) -> int:
+def _duplicates(conn: sqlite3.Connection, column: str, label: str, field: str | None = None) -> int:
     """Reject later rows that repeat a key of an earlier valid row."""
     return _reject_sql(conn, f"""
-        SELECT r.line, '{column}', 'the same {label} as line ' || d.first
+        SELECT r.line, '{field or column}', 'the same {label} as line ' || d.first
         FROM stage.rows r JOIN (
             SELECT {column} AS k, min(line) AS first FROM stage.rows
             WHERE NOT bad AND {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1
@@ -753,7 +753,8 @@ def _duplicates(conn: sqlite3.Connection, column: str, label: str) -> int:
 
 
 def _safe_message(exc: SalesError, raw: list[Any]) -> str:
-    """A library's refusal without any of the row's values in it."""
+    """A library's refusal, unless it quotes one of the row's personal
+    values (``raw``): then only the kind of refusal."""
     msg = exc.message
     for v in raw:
         if isinstance(v, str) and len(v.strip()) >= 2 and v.strip() in msg:
@@ -801,7 +802,7 @@ class CustomersAdapter(Adapter):
                             WHERE c.external_id = stage.rows.external_id)
                             WHERE NOT bad AND external_id IS NOT NULL""")
         if has_email:
-            _duplicates(conn, "email_key", "e-mail")
+            _duplicates(conn, "email_key", "e-mail", "email")
             # no external id (or an unknown one): match by e-mail
             conn.execute("""UPDATE stage.rows SET target = (SELECT c.id FROM main.customers c
                             WHERE c.email_key = stage.rows.email_key)
@@ -847,8 +848,9 @@ class CustomersAdapter(Adapter):
             except SalesError as exc:
                 conn.execute("ROLLBACK TO import_row")
                 conn.execute("RELEASE import_row")
-                raw = json.loads(r["raw"]) if r["raw"] else list(values.values())
-                _row_refused(conn, r["line"], _safe_message(exc, raw if isinstance(raw, list) else list(raw.values())))
+                personal = [values.get(k) for k in ("name", "company", "email", "phone", "address", "notes")]
+                personal += [t for t in tags]
+                _row_refused(conn, r["line"], _safe_message(exc, personal))
             if ctx.progress is not None and n % 1000 == 0:
                 ctx.progress("applying", n, len(rows))
 
@@ -887,7 +889,7 @@ class ProductsAdapter(Adapter):
     def resolve(self, ctx: Ctx) -> None:
         conn = ctx.conn
         _reject_sql(conn, "SELECT line, 'sku', 'is required' FROM stage.rows WHERE NOT bad AND sku IS NULL")
-        _duplicates(conn, "sku_key", "SKU")
+        _duplicates(conn, "sku_key", "SKU", "sku")
         conn.execute("""UPDATE stage.rows SET target = (SELECT p.id FROM main.products p
                         WHERE p.sku_key = stage.rows.sku_key) WHERE NOT bad""")
         for f in ("name", "list_price"):
@@ -931,9 +933,7 @@ class ProductsAdapter(Adapter):
                     changes: dict[str, Any] = {}
                     for f in present:
                         if f == "sku":
-                            if r["sku"] != cur["sku"]:  # same key, another spelling
-                                changes["sku"] = r["sku"]
-                            continue
+                            continue  # matched by it, case-insensitively: the stored spelling stays
                         new = r[f]
                         old = cur[f]
                         if f == "tax_rate":
@@ -956,8 +956,7 @@ class ProductsAdapter(Adapter):
             except SalesError as exc:
                 conn.execute("ROLLBACK TO import_row")
                 conn.execute("RELEASE import_row")
-                raw = json.loads(r["raw"]) if r["raw"] else []
-                _row_refused(conn, r["line"], _safe_message(exc, raw if isinstance(raw, list) else list(raw.values())))
+                _row_refused(conn, r["line"], _safe_message(exc, []))
             if ctx.progress is not None and n % 1000 == 0:
                 ctx.progress("applying", n, len(rows))
 
@@ -1236,7 +1235,7 @@ class OrdersAdapter(Adapter):
         except SalesError as exc:
             conn.execute("ROLLBACK TO import_order")
             conn.execute("RELEASE import_order")
-            raw = [g["order_no"], g["customer_email"], g["customer_external_id"], g["customer_name"], g["notes"]]
+            raw = [g["customer_email"], g["customer_name"], g["notes"]]
             _row_refused(conn, g["first_line"], _safe_message(exc, raw))
             conn.execute("UPDATE stage.groups SET bad = 1 WHERE grp = ?", (g["grp"],))
             conn.execute("""UPDATE stage.rows SET bad = 1 WHERE line BETWEEN ? AND ? AND grp = ?""",
@@ -1499,8 +1498,7 @@ class PaymentsAdapter(Adapter):
             except SalesError as exc:
                 conn.execute("ROLLBACK TO import_row")
                 conn.execute("RELEASE import_row")
-                raw = json.loads(r["raw"]) if r["raw"] else [r["reference"]]
-                _row_refused(conn, r["line"], _safe_message(exc, raw if isinstance(raw, list) else list(raw.values())))
+                _row_refused(conn, r["line"], _safe_message(exc, [r["reference"]]))
             if ctx.progress is not None and n % 1000 == 0:
                 ctx.progress("applying", n, len(rows))
 
@@ -1706,6 +1704,9 @@ class _Plan:
         self.by_field: dict[str, str] = {}  # our field -> source column name (for messages)
         self.slots: list[tuple[int, str, Callable[[str | None], Any]]] = []
         self.constants: dict[str, Any] = {}
+        for col, target in mapping.columns.items():
+            if target not in ("_", ""):
+                self._field(target, f"the mapping of column {col!r}")
         for name, raw in mapping.constants.items():
             f = self._field(name, f"constant {name!r}")
             value = converter(f, popts)(raw)
