@@ -28,7 +28,7 @@ current_command = "library"
 
 # Extra checks run by ``check``: "module:function" names, each taking a
 # connection and returning a list of problem strings (no personal data).
-EXTRA_CHECKS: list[str] = []
+EXTRA_CHECKS: list[str] = ["salescrm.stock:check_ledger", "salescrm.orders:check_totals", "salescrm.orders:check_money_types"]
 
 
 def default_path() -> Path:

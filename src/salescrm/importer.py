@@ -2079,6 +2079,10 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             summary.rejected = conn.execute("SELECT count(*) FROM stage.rows WHERE bad").fetchone()[0]
             summary.errors_total = conn.execute("SELECT count(*) FROM stage.errors").fetchone()[0]
             summary.errors = _error_lines(conn, plan, SHOW_ERRORS)
+            if summary.rejected and opts.rejects is None:  # refused by a library rule while applying
+                summary.status = "failed"
+                summary.inserted = summary.updated = summary.unchanged = 0
+                raise _Invalid()
             if opts.rejects is not None:
                 _write_rejects(conn, plan, reader, opts.rejects)
                 rejects_tmp = opts.rejects.with_name(f".{opts.rejects.name}.tmp-{os.getpid()}")

@@ -11,6 +11,10 @@ import typer
 
 from salescrm import __version__
 from salescrm.cli import customer, dbcmd, demo
+from salescrm.cli import order as ordercli
+from salescrm.cli import product as productcli
+from salescrm.cli import settings as settingscli
+from salescrm.cli import stock as stockcli
 from salescrm.cli.common import STATE, SalesGroup
 
 HELP = """salescrm: a terminal CRM for sales work over one local SQLite file.
@@ -65,6 +69,10 @@ def root(
 
 app.add_typer(customer.app, name="customer", help="Customers: profiles, contacts, tags, interactions, ratings, clean-up, sampling.")
 app.add_typer(dbcmd.app, name="db", help="The database file: info, check, backup.")
+app.add_typer(productcli.app, name="product", help="Products: the catalogue of goods and services.")
+app.add_typer(stockcli.app, name="stock", help="Stock: goods in, corrections, levels and the movement ledger.")
+app.add_typer(ordercli.app, name="order", help="Orders: create, confirm, ship, deliver, pay, return; quotes and invoices.")
+app.add_typer(settingscli.app, name="settings", help="Settings: seller details, payment terms, tax mode, discount limit, channels.")
 app.command("demo", help="Build a demo database with realistic data and show what salescrm can do.")(demo.demo)
 customer.register_agenda(app)
 

@@ -4,4 +4,5 @@ migration that has shipped: append a new one."""
 
 MIGRATIONS = [
     "m0001_core",
+    "m0002_orders",
 ]
