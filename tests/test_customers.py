@@ -275,6 +275,21 @@ def test_sort(conn, people):
     assert cu.search(conn, Filters(search="wang"))[0]["tags"] == ["asia", "vip"]
 
 
+@pytest.mark.parametrize("spec", ["id", "name", "-name", "company", "-company", "city,-id", "-created_at",
+                                  "segment,name", "-credit_limit"])
+@pytest.mark.parametrize("search", [None, "a", "王"])
+def test_page_matches_full_listing(conn, people, spec, search):
+    full = ids(cu.search(conn, Filters(search=search), sort=spec))
+    for k in (1, 2, 3, 10):
+        assert ids(cu.search(conn, Filters(search=search), sort=spec, limit=k)) == full[:k]
+
+
+def test_phone_digits_search_looks_at_phones_only(conn):
+    a = add(conn, "A", phone="+86 138 0013 8000")
+    add(conn, "B", email="user13800138@example.com", company="138 00 13")
+    assert ids(cu.search(conn, Filters(search="138-0013"))) == [a]
+
+
 @pytest.mark.parametrize("spec", ["nope", "name,nope", "", "name;drop table customers", "-"])
 def test_sort_unknown_field(conn, spec):
     with pytest.raises(ValidationError) as err:
