@@ -34,7 +34,6 @@ EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".js
 #: What ``all`` writes into its folder, and the files' names.
 ALL_PARTS = ("customers", "products", "orders", "lines", "payments")
 
-TRIGGERS = "('=', '+', '-', '@', char(9), char(13))"
 
 
 def escape_text(value: str) -> str:
@@ -48,7 +47,7 @@ def escape_text(value: str) -> str:
 class Col:
     key: str
     sql: str
-    kind: str = "text"  # text, int, money, bool, decimal
+    kind: str = "text"  # text, int, money, bool, decimal, plain (text that cannot hold a formula)
 
 
 @dataclass
@@ -77,14 +76,15 @@ class Filters:
 
 def _money_sql(expr: str) -> str:
     """Integer cents -> '1234.50' text, in SQL (NULL stays NULL)."""
-    return (f"CASE WHEN {expr} IS NULL THEN NULL ELSE "
-            f"(CASE WHEN {expr} < 0 THEN '-' ELSE '' END) || (abs({expr}) / 100) || '.' || "
-            f"substr('0' || (abs({expr}) % 100), -2) END")
+    return (f"CASE WHEN {expr} IS NULL THEN NULL WHEN {expr} < 0 "
+            f"THEN printf('-%d.%02d', -({expr}) / 100, -({expr}) % 100) "
+            f"ELSE printf('%d.%02d', ({expr}) / 100, ({expr}) % 100) END")
 
 
 def _escaped_sql(expr: str) -> str:
-    return (f"CASE WHEN substr({expr}, 1, 1) IN {TRIGGERS} OR (substr({expr}, 1, 1) = '''' AND "
-            f"substr({expr}, 2, 1) IN ('=', '+', '-', '@', char(9), char(13), '''')) "
+    """A leading ' for = + - @ tab CR, or for ' followed by one of those or '."""
+    return (f"CASE WHEN unicode({expr}) IN (61, 43, 45, 64, 9, 13) OR (unicode({expr}) = 39 AND "
+            f"unicode(substr({expr}, 2, 1)) IN (61, 43, 45, 64, 9, 13, 39)) "
             f"THEN '''' || {expr} ELSE {expr} END")
 
 
@@ -128,24 +128,24 @@ CUSTOMER_COLS = [
     Col("tags", "(SELECT group_concat(tag, ',') FROM (SELECT tag FROM customer_tags t"
                 " WHERE t.customer_id = c.id ORDER BY tag))"),
     Col("notes", "c.notes"), Col("credit_limit", "c.credit_limit", "money"),
-    Col("payment_terms_days", "c.payment_terms_days", "int"), Col("created_at", "c.created_at"),
-    Col("updated_at", "c.updated_at"), Col("archived_at", "c.archived_at"),
+    Col("payment_terms_days", "c.payment_terms_days", "int"), Col("created_at", "c.created_at", "plain"),
+    Col("updated_at", "c.updated_at", "plain"), Col("archived_at", "c.archived_at", "plain"),
 ]
 
 PRODUCT_COLS = [
-    Col("id", "p.id", "int"), Col("sku", "p.sku"), Col("name", "p.name"), Col("category", "p.category"),
-    Col("kind", "p.kind"), Col("unit", "p.unit"), Col("unit_cost", "p.unit_cost", "money"),
+    Col("id", "p.id", "int"), Col("sku", "p.sku", "plain"), Col("name", "p.name"), Col("category", "p.category"),
+    Col("kind", "p.kind", "plain"), Col("unit", "p.unit"), Col("unit_cost", "p.unit_cost", "money"),
     Col("list_price", "p.list_price", "money"), Col("tax_rate", "p.tax_rate", "decimal"),
     Col("reorder_level", "p.reorder_level", "int"), Col("active", "p.active", "bool"),
     Col("on_hand", "p.on_hand", "int"), Col("reserved", "p.reserved", "int"),
-    Col("created_at", "p.created_at"), Col("updated_at", "p.updated_at"),
+    Col("created_at", "p.created_at", "plain"), Col("updated_at", "p.updated_at", "plain"),
 ]
 
 _ORDER_HEAD = [
-    Col("order_no", "o.number"), Col("order_date", "o.order_date"), Col("status", "o.status"),
+    Col("order_no", "o.number"), Col("order_date", "o.order_date", "plain"), Col("status", "o.status", "plain"),
     Col("customer_id", "o.customer_id", "int"), Col("customer_external_id", "c.external_id"),
     Col("customer_email", "c.email"), Col("channel", "o.channel"), Col("salesperson", "o.salesperson"),
-    Col("currency", "o.currency"),
+    Col("currency", "o.currency", "plain"),
 ]
 
 ORDER_COLS = [Col("id", "o.id", "int"), *_ORDER_HEAD,
@@ -153,11 +153,11 @@ ORDER_COLS = [Col("id", "o.id", "int"), *_ORDER_HEAD,
               Col("subtotal", "o.subtotal_cents", "money"), Col("tax", "o.tax_cents", "money"),
               Col("shipping", "o.shipping_cents", "money"), Col("adjustment", "o.adjustment_cents", "money"),
               Col("total", "o.total_cents", "money"), Col("returned", "o.returned_cents", "money"),
-              Col("paid", "o.paid_cents", "money"), Col("due_date", "o.due_date"), Col("notes", "o.notes"),
-              Col("created_at", "o.created_at")]
+              Col("paid", "o.paid_cents", "money"), Col("due_date", "o.due_date", "plain"), Col("notes", "o.notes"),
+              Col("created_at", "o.created_at", "plain")]
 
 LINE_COLS = [*_ORDER_HEAD, Col("notes", "o.notes"), Col("shipping", "o.shipping_cents", "money"),
-             Col("line_no", "l.line_no", "int"), Col("sku", "l.sku"), Col("description", "l.description"),
+             Col("line_no", "l.line_no", "int"), Col("sku", "l.sku", "plain"), Col("description", "l.description"),
              Col("qty", "l.qty", "int"), Col("unit_price", "l.unit_price", "money"),
              Col("discount_pct", "l.discount_pct", "decimal"),
              Col("discount", "CASE WHEN l.discount_pct IS NULL AND l.discount_cents > 0"
@@ -165,10 +165,10 @@ LINE_COLS = [*_ORDER_HEAD, Col("notes", "o.notes"), Col("shipping", "o.shipping_
              Col("tax_rate", "l.tax_rate", "decimal"), Col("net", "l.net_cents", "money"),
              Col("tax", "l.tax_cents", "money"), Col("total", "l.total_cents", "money")]
 
-PAYMENT_COLS = [Col("id", "pm.id", "int"), Col("order_no", "o.number"), Col("kind", "pm.kind"),
+PAYMENT_COLS = [Col("id", "pm.id", "int"), Col("order_no", "o.number"), Col("kind", "pm.kind", "plain"),
                 Col("amount", "pm.amount_cents", "money"), Col("method", "pm.method"),
-                Col("paid_at", "pm.paid_at"), Col("reference", "pm.reference"),
-                Col("created_at", "pm.created_at")]
+                Col("paid_at", "pm.paid_at", "plain"), Col("reference", "pm.reference"),
+                Col("created_at", "pm.created_at", "plain")]
 
 
 def _customer_where(conn: sqlite3.Connection, f: Filters) -> tuple[list[str], list[Any]]:
