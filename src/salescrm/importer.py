@@ -292,6 +292,7 @@ class Mapping:
 
     columns: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
+    joins: dict[str, list[str]] = field(default_factory=dict)  # field <- columns joined with a space
     skip: set[str] = field(default_factory=set)
     date_format: str | None = None
     decimal_comma: bool | None = None
@@ -305,6 +306,7 @@ class Mapping:
         return Mapping(
             columns={**self.columns, **other.columns},
             constants={**self.constants, **other.constants},
+            joins={**self.joins, **other.joins},
             skip=self.skip | other.skip,
             date_format=other.date_format or self.date_format,
             decimal_comma=other.decimal_comma if other.decimal_comma is not None else self.decimal_comma,
@@ -329,7 +331,7 @@ def parse_map_options(items: list[str]) -> dict[str, str]:
     return out
 
 
-_MAP_KEYS = {"columns", "constants", "skip", "date_format", "decimal_comma", "encoding",
+_MAP_KEYS = {"columns", "constants", "join", "skip", "date_format", "decimal_comma", "encoding",
              "delimiter", "format", "entity"}
 
 
@@ -343,6 +345,8 @@ def load_map_file(path: Path) -> Mapping:
         "E-mail" = "email"
         [constants]                        # fields the file lacks, the same for every row
         channel = "online"
+        [join]                             # a field made of several columns, joined by a space
+        name = ["First name", "Last name"]
     """
     path = Path(path)
     try:
@@ -364,6 +368,10 @@ def load_map_file(path: Path) -> Mapping:
             raise InvalidInput(f"[{key}] in {path} must be a table of names to text")
         return {str(k).strip(): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in table.items()}
 
+    joins = data.get("join", {})
+    if not isinstance(joins, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(c, str) for c in v) for v in joins.values()):
+        raise InvalidInput(f"[join] in {path} must name, for each field, a list of columns")
     skip = data.get("skip", [])
     if not isinstance(skip, list) or not all(isinstance(s, str) for s in skip):
         raise InvalidInput(f"skip in {path} must be a list of column names")
@@ -373,6 +381,7 @@ def load_map_file(path: Path) -> Mapping:
     if "decimal_comma" in data and not isinstance(data["decimal_comma"], bool):
         raise InvalidInput(f"decimal_comma in {path} must be true or false")
     return Mapping(columns=strings("columns"), constants=strings("constants"),
+                   joins={str(k).strip(): [c.strip() for c in v] for k, v in joins.items()},
                    skip={s.strip() for s in skip}, date_format=data.get("date_format"),
                    decimal_comma=data.get("decimal_comma"), encoding=data.get("encoding"),
                    delimiter=data.get("delimiter"), format=data.get("format"),
@@ -1112,7 +1121,8 @@ class OrdersAdapter(Adapter):
         conn.execute("""UPDATE stage.groups SET cust = (SELECT c.id FROM main.customers c
                         WHERE c.email_key = stage.groups.customer_email_key)
                         WHERE cust IS NULL AND customer_email_key IS NOT NULL""")
-        _reject_groups(conn, """SELECT grp, 'customer_email', 'is required to find the customer'
+        field = "customer_external_id" if "customer_external_id" in ctx.present else "customer_email"
+        _reject_groups(conn, f"""SELECT grp, '{field}', 'is required to find the customer'
             FROM stage.groups WHERE NOT bad AND customer_external_id IS NULL AND customer_email_key IS NULL""")
         if ctx.create_missing:
             missing = conn.execute("""SELECT customer_external_id AS ext, customer_email AS email,
@@ -1145,7 +1155,6 @@ class OrdersAdapter(Adapter):
                 conn.execute("""UPDATE stage.groups SET cust = ? WHERE cust IS NULL AND NOT bad
                                 AND customer_external_id IS ? AND customer_email_key IS ?""",
                              (cid, m["ext"], m["email"].strip().casefold() if m["email"] else None))
-        field = "customer_external_id" if "customer_external_id" in ctx.present else "customer_email"
         _reject_groups(conn, f"""SELECT grp, '{field}', 'no such customer (import it first, or use --create-missing)'
             FROM stage.groups WHERE NOT bad AND cust IS NULL""")
         _reject_groups(conn, f"""SELECT g.grp, '{field}', 'the customer is archived: no new orders'
@@ -1704,6 +1713,17 @@ class _Plan:
         self.by_field: dict[str, str] = {}  # our field -> source column name (for messages)
         self.slots: list[tuple[int, str, Callable[[str | None], Any]]] = []
         self.constants: dict[str, Any] = {}
+        # [join]: field -> its columns; the columns' positions once seen
+        self.joins = {name: cols for name, cols in mapping.joins.items()}
+        self.join_cols = {c.lower() for cols in self.joins.values() for c in cols}
+        self.join_index: dict[str, int] = {}
+        self.join_slots: list[tuple[str, list[str], Callable[[str | None], Any]]] = []
+        for name, cols in self.joins.items():
+            f = self._field(name, f"[join] {name}")
+            if name in mapping.columns.values():
+                raise UsageError(f"{name} is both joined and mapped from a column", "keep one of them")
+            self.by_field[name] = " + ".join(cols)
+            self.join_slots.append((name, [c.lower() for c in cols], converter(f, popts)))
         for col, target in mapping.columns.items():
             if target not in ("_", ""):
                 self._field(target, f"the mapping of column {col!r}")
@@ -1723,6 +1743,10 @@ class _Plan:
         return f
 
     def add_column(self, name: str, index: int, line: int = 1) -> None:
+        if name.lower() in self.join_cols:
+            self.join_index[name.lower()] = index
+            if name not in self.columns and name.lower() not in self.lower_map:
+                return
         target = self.columns.get(name, self.lower_map.get(name.lower()))
         if target is None:
             if name.lower() in self.skip:
@@ -1751,6 +1775,20 @@ class _Plan:
     def present(self) -> list[str]:
         order = list(self.fields)
         return sorted(self.by_field, key=order.index)
+
+    def joined(self, cells: list[str | None]) -> list[tuple[str, Any]]:
+        """The [join] fields of one row: (field, parsed value or _Bad)."""
+        out = []
+        n = len(cells)
+        for name, cols, conv in self.join_slots:
+            parts = []
+            for c in cols:
+                i = self.join_index.get(c)
+                v = cells[i] if i is not None and i < n else None
+                if v and v.strip():
+                    parts.append(v.strip())
+            out.append((name, conv(" ".join(parts) if parts else None)))
+        return out
 
     def label(self, fname: str | None) -> str:
         """How a message names the field: the file's column (and our field)."""
@@ -1827,6 +1865,10 @@ def _stage(conn: sqlite3.Connection, reader: Reader, plan: _Plan, ad: Adapter, o
             seen[name] = i
         for i, name in enumerate(reader.header):
             plan.add_column(name, i)
+        missing = sorted({c for _, cols, _ in plan.join_slots for c in cols} - set(plan.join_index))
+        if missing:
+            raise InvalidInput("the file has no column " + ", ".join(repr(m) for m in missing)
+                               + " (named in [join])")
         ad.check_columns(set(plan.by_field))
         refresh()
         source: Iterator[Row] = _chain_first(first, rows)
@@ -1838,6 +1880,7 @@ def _stage(conn: sqlite3.Connection, reader: Reader, plan: _Plan, ad: Adapter, o
     errs: list[tuple] = []
     count = 0
     keep_raw = reader.keep_raw
+    joins = bool(plan.join_slots)
     grouped = ad.group_by is not None
     if grouped:
         gpos = pos[ad.group_by]  # type: ignore[index]
@@ -1882,6 +1925,13 @@ def _stage(conn: sqlite3.Connection, reader: Reader, plan: _Plan, ad: Adapter, o
                     bad = 1
                     v = None
                 values[p] = v
+            if joins:
+                for name, v in plan.joined(cells):
+                    if v.__class__ is _Bad:
+                        errs.append((row.line, name, v.rule))
+                        bad = 1
+                        v = None
+                    values[pos[name]] = v
         grp = None
         if grouped:
             key = values[gpos]
