@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -311,6 +312,14 @@ def test_sample(run, db_path):
     assert len(simple) == 4 and {s["segment"] for s in simple} == {"b2b"}
     assert {s["stratum"] for s in simple} == {"all"}
     assert run.json("customer", "sample", "--n", "4", "--seed", "1", "--segment", "b2b") == simple
+
+
+def test_add_fires_customer_created_hook(run, tmp_path):
+    out = tmp_path / "hook.json"
+    run.ok("hook", "add", "customer.created", f"cat > {out}")
+    cid = add(run, "王芳")
+    message = json.loads(out.read_text())
+    assert message["event"] == "customer.created" and message["data"] == {"customer_id": cid}
 
 
 # --------------------------------------------------------------------------- the installed command

@@ -127,9 +127,20 @@ def add(
                      region=region, country=country, segment=segment, source=source, owner=owner,
                      notes=note, credit_limit=credit_limit, payment_terms_days=terms_days,
                      external_id=external_id)
-    with open_db() as conn, db.write_tx(conn):
-        cid = customers.add(conn, name, tags=tag or (), **fields)
-    say(f"added customer {cid}")
+    with open_db() as conn:
+        with db.write_tx(conn):
+            cid = customers.add(conn, name, tags=tag or (), **fields)
+        say(f"added customer {cid}")
+        _fire_created(conn, cid)
+
+
+def _fire_created(conn, cid: int) -> None:
+    """Run the ``customer.created`` hooks, after the commit (ids only)."""
+    try:
+        from salescrm import hooks
+    except ImportError:  # pragma: no cover - the hooks module is part of the package
+        return
+    hooks.fire(conn, "customer.created", {"customer_id": cid})
 
 
 @app.command("show")
