@@ -711,9 +711,16 @@ class Ctx:
     counts: dict[str, int] = field(default_factory=dict)
     created: dict[str, int] = field(default_factory=dict)
     progress: Progress | None = None
+    wanted: set[str] = field(default_factory=set)  # events that have enabled hooks
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def bump(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        """Queue a hook event, fired by the caller after the commit."""
+        if event in self.wanted:
+            self.events.append((event, payload))
 
 
 class Adapter:
@@ -849,6 +856,7 @@ class CustomersAdapter(Adapter):
                     if "created_at" in ctx.present and r["created_at"]:
                         conn.execute("UPDATE customers SET created_at = ? WHERE id = ?", (r["created_at"], cid))
                     ctx.bump("inserted")
+                    ctx.emit("customer.created", {"customer_id": cid})
                 else:
                     changed = customers.edit(conn, r["target"], values,
                                              set_tags=tags if "tags" in ctx.present else None)
@@ -1146,6 +1154,7 @@ class OrdersAdapter(Adapter):
                                             email=m["email"], external_id=m["ext"])
                         conn.execute("RELEASE import_row")
                         ctx.created["customers"] = ctx.created.get("customers", 0) + 1
+                        ctx.emit("customer.created", {"customer_id": cid})
                     except SalesError as exc:
                         conn.execute("ROLLBACK TO import_row")
                         conn.execute("RELEASE import_row")
@@ -1227,6 +1236,7 @@ class OrdersAdapter(Adapter):
         conn = ctx.conn
         present = set(ctx.present)
         rows = self._lines_of(conn, g)
+        events: list[tuple[str, dict[str, Any]]] = []
         conn.execute("SAVEPOINT import_order")
         try:
             if g["target"] is None:
@@ -1234,13 +1244,15 @@ class OrdersAdapter(Adapter):
                     conn, customer=g["cust"], lines=self._specs(rows), channel=g["channel"],
                     salesperson=g["salesperson"], order_date=g["order_date"], currency=g["currency"],
                     notes=g["notes"], shipping=g["shipping"] or 0, number=g["order_no"])
-                self._move(conn, ref.id, "draft", g["status"])
+                self._move(conn, ref.id, "draft", g["status"], events)
                 ctx.bump("inserted")
                 ctx.bump("lines_inserted", len(rows))
             else:
-                changed = self._update(conn, g, rows, present)
+                changed = self._update(conn, g, rows, present, events)
                 ctx.bump("updated" if changed else "unchanged")
             conn.execute("RELEASE import_order")
+            for event, payload in events:
+                ctx.emit(event, payload)
         except SalesError as exc:
             conn.execute("ROLLBACK TO import_order")
             conn.execute("RELEASE import_order")
@@ -1254,7 +1266,8 @@ class OrdersAdapter(Adapter):
                             WHERE line BETWEEN ? AND ? AND grp = ? AND line <> ?""",
                          (g["first_line"], g["first_line"], g["last_line"], g["grp"], g["first_line"]))
 
-    def _move(self, conn: sqlite3.Connection, order_id: int, current: str, wanted: str | None) -> bool:
+    def _move(self, conn: sqlite3.Connection, order_id: int, current: str, wanted: str | None,
+              events: list[tuple[str, dict[str, Any]]]) -> bool:
         from salescrm import orders
 
         if wanted is None or wanted == current:
@@ -1268,9 +1281,13 @@ class OrdersAdapter(Adapter):
 
             raise IllegalTransition(f"an import cannot move an order from {current} to {wanted}",
                                     "imports confirm or cancel orders; ship, deliver and pay them with 'order'")
+        o = conn.execute("SELECT number, customer_id FROM orders WHERE id = ?", (order_id,)).fetchone()
+        events.append((f"order.{wanted}", {"order_id": order_id, "order_no": o["number"],
+                                           "customer_id": o["customer_id"], "status": wanted}))
         return True
 
-    def _update(self, conn: sqlite3.Connection, g: sqlite3.Row, rows: list[sqlite3.Row], present: set[str]) -> bool:
+    def _update(self, conn: sqlite3.Connection, g: sqlite3.Row, rows: list[sqlite3.Row], present: set[str],
+                events: list[tuple[str, dict[str, Any]]]) -> bool:
         from salescrm import orders
         from salescrm.errors import IllegalTransition
 
@@ -1306,7 +1323,7 @@ class OrdersAdapter(Adapter):
         lines_differ = len(old_lines) != len(rows) or not all(same(a, b) for a, b in zip(rows, old_lines))
         status = g["status"] if "status" in present else None
         if not header and not lines_differ:
-            return self._move(conn, o["id"], o["status"], status)
+            return self._move(conn, o["id"], o["status"], status, events)
         if o["status"] != "draft":
             raise IllegalTransition(f"order {o['number']} is {o['status']}: only a draft order can change",
                                     "an import may still confirm or cancel it")
@@ -1321,7 +1338,7 @@ class OrdersAdapter(Adapter):
                 orders.remove_line(conn, o["id"], str(line_no))
             for spec in self._specs(rows):
                 orders.add_line(conn, o["id"], spec)
-        self._move(conn, o["id"], o["status"], status)
+        self._move(conn, o["id"], o["status"], status, events)
         return True
 
     def _new_drafts(self, ctx: Ctx) -> None:
@@ -1497,13 +1514,21 @@ class PaymentsAdapter(Adapter):
             conn.execute("SAVEPOINT import_row")
             try:
                 if r["amount"] > 0:
-                    orders.pay(conn, r["grp"], amount=r["amount"], method=r["method"] or "other",
-                               at=r["paid_at"], reference=r["reference"])
+                    res = orders.pay(conn, r["grp"], amount=r["amount"], method=r["method"] or "other",
+                                     at=r["paid_at"], reference=r["reference"])
+                    if res.get("payment_status") == "paid":
+                        paid = {"order_id": r["grp"], "order_no": res["number"], "payment_id": res["payment"],
+                                "status": res["status"]}
+                    else:
+                        paid = None
                 else:
+                    paid = None
                     orders.refund(conn, r["grp"], amount=-r["amount"], method=r["method"],
                                   at=r["paid_at"], reference=r["reference"])
                 conn.execute("RELEASE import_row")
                 ctx.bump("inserted")
+                if paid is not None:
+                    ctx.emit("order.paid", paid)
             except SalesError as exc:
                 conn.execute("ROLLBACK TO import_row")
                 conn.execute("RELEASE import_row")
@@ -1579,6 +1604,7 @@ class Summary:
     errors_total: int = 0
     rejects_file: str | None = None
     seconds: float = 0.0
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # to fire after the commit
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -2107,6 +2133,10 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             summary.seconds = time.monotonic() - started
             return summary
     ctx = Ctx(conn=conn, present=plan.present, create_missing=opts.create_missing, progress=opts.progress)
+    try:
+        ctx.wanted = {r[0] for r in conn.execute("SELECT DISTINCT event FROM hooks WHERE enabled = 1")}
+    except sqlite3.OperationalError:
+        ctx.wanted = set()
     rejects_tmp: Path | None = None
     try:
         with db.write_tx(conn):
@@ -2138,6 +2168,7 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
                 rejects_tmp = opts.rejects.with_name(f".{opts.rejects.name}.tmp-{os.getpid()}")
                 summary.rejects_file = str(opts.rejects)
             summary.status = "partial" if summary.rejected else "committed"
+            summary.events = ctx.events
             if opts.dry_run:
                 raise _DryRun()
             detail = {"created": summary.created, **summary.detail, "format": summary.format}
@@ -2153,6 +2184,7 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             db.audit(conn, "import", "import_run", summary.run_id)
     except _DryRun:
         summary.status = "dry-run"
+        summary.events = []
     except _Invalid:
         summary.seconds = time.monotonic() - started
         raise ImportRejected(

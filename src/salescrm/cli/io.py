@@ -168,6 +168,8 @@ def _run_import(entity: str, file: str, *, fmt: str | None, encoding: str | None
         if as_json:
             print(json.dumps(summary.as_dict(), ensure_ascii=False))
         if summary.status != "dry-run":
+            for event, payload in summary.events:  # records the import made or moved
+                hooks.fire(conn, event, payload)
             hooks.fire(conn, "import.finished", importer.finished_event(summary))
 
 
