@@ -67,6 +67,7 @@ HARD_FIELD_LIMIT = 1 << 24  # the csv module's limit: beyond it the file is brok
 MAX_JSON_OBJECT = 1 << 24   # bytes of one JSON object
 SHOW_ERRORS = 20            # error lines printed; the rest are counted
 BATCH = 5000
+CACHE_KIB = 96 * 1024       # page cache of the import's write transaction
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -1842,6 +1843,7 @@ def _create_stage(conn: sqlite3.Connection, ad: Adapter) -> None:
     conn.execute("ATTACH DATABASE '' AS stage")
     conn.execute("PRAGMA stage.journal_mode = OFF")
     conn.execute("PRAGMA stage.synchronous = OFF")
+    conn.execute("PRAGMA stage.cache_size = -32768")
     cols = ", ".join(f"{c} {t}" for c, t in _stage_columns(ad))
     conn.execute(f"CREATE TABLE stage.rows (line INTEGER PRIMARY KEY, bad INTEGER NOT NULL DEFAULT 0,"
                  f" target INTEGER, raw TEXT, grp INTEGER, {cols})")
@@ -2138,6 +2140,10 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
     except sqlite3.OperationalError:
         ctx.wanted = set()
     rejects_tmp: Path | None = None
+    # A bounded, larger page cache for the write: index pages of big tables are
+    # then spilled to the WAL once, not again and again (memory stays bounded).
+    old_cache = conn.execute("PRAGMA main.cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA main.cache_size = {-CACHE_KIB}")
     try:
         with db.write_tx(conn):
             ad.resolve(ctx)
@@ -2191,6 +2197,7 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             f"{summary.rejected} of {summary.rows} rows are invalid; nothing was imported",
             "fix them, or import the valid rows with --rejects FILE", summary) from None
     finally:
+        conn.execute(f"PRAGMA main.cache_size = {int(old_cache)}")
         if rejects_tmp is not None and rejects_tmp.exists():
             if summary.status in ("committed", "partial", "dry-run"):
                 os.replace(rejects_tmp, opts.rejects)  # type: ignore[arg-type]
