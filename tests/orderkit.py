@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from salescrm import db, products, stock
 
 
@@ -54,3 +56,21 @@ def assert_consistent(conn: sqlite3.Connection) -> None:
                             (o["id"],)).fetchone()[0]
         assert o["paid_cents"] == paid
         assert 0 <= o["paid_cents"] <= o["total_cents"] - o["returned_cents"]
+
+
+_COMMAND = None
+
+
+@pytest.fixture(autouse=False)
+def fast_cli(monkeypatch):
+    """Build Typer's click command once per session instead of on every
+    ``run(...)`` (typer.testing rebuilds the whole tree each call)."""
+    global _COMMAND
+    import typer.main
+    import typer.testing
+
+    from salescrm.cli import app
+
+    if _COMMAND is None:
+        _COMMAND = typer.main.get_command(app)
+    monkeypatch.setattr(typer.testing, "_get_command", lambda _app: _COMMAND)

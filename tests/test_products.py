@@ -8,6 +8,9 @@ import pytest
 
 from salescrm import db, products, stock
 from salescrm.errors import Conflict, ValidationError
+from tests.orderkit import fast_cli  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.usefixtures("fast_cli")
 
 
 @pytest.fixture
