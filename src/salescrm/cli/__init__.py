@@ -15,6 +15,7 @@ from salescrm.cli import order as ordercli
 from salescrm.cli import product as productcli
 from salescrm.cli import settings as settingscli
 from salescrm.cli import stock as stockcli
+from salescrm.cli import io as iocli
 from salescrm.cli.common import STATE, SalesGroup
 
 HELP = """salescrm: a terminal CRM for sales work over one local SQLite file.
@@ -75,6 +76,9 @@ app.add_typer(ordercli.app, name="order", help="Orders: create, confirm, ship, d
 app.add_typer(settingscli.app, name="settings", help="Settings: seller details, payment terms, tax mode, discount limit, channels.")
 app.command("demo", help="Build a demo database with realistic data and show what salescrm can do.")(demo.demo)
 customer.register_agenda(app)
+app.add_typer(iocli.import_app, name="import", help="Import customers, products, orders or payments from CSV, TSV, JSON or JSON lines: all or nothing, idempotent.")
+app.add_typer(iocli.export_app, name="export", help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or JSON lines.")
+app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes commit (order.paid, import.finished, ...).")
 
 
 def main() -> None:

@@ -5,4 +5,5 @@ migration that has shipped: append a new one."""
 MIGRATIONS = [
     "m0001_core",
     "m0002_orders",
+    "m0003_imports",
 ]
