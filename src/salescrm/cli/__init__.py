@@ -16,6 +16,7 @@ from salescrm.cli import product as productcli
 from salescrm.cli import settings as settingscli
 from salescrm.cli import stock as stockcli
 from salescrm.cli import io as iocli
+from salescrm.cli import report as reportcli
 from salescrm.cli.common import STATE, SalesGroup
 
 HELP = """salescrm: a terminal CRM for sales work over one local SQLite file.
@@ -65,7 +66,7 @@ def root(
     STATE.quiet = quiet
     STATE.debug = debug
     if ctx.invoked_subcommand is None:
-        print(ctx.get_help())
+        reportcli.dashboard()
 
 
 app.add_typer(customer.app, name="customer", help="Customers: profiles, contacts, tags, interactions, ratings, clean-up, sampling.")
@@ -79,6 +80,8 @@ customer.register_agenda(app)
 app.add_typer(iocli.import_app, name="import", help="Import customers, products, orders or payments from CSV, TSV, JSON or JSON lines: all or nothing, idempotent.")
 app.add_typer(iocli.export_app, name="export", help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or JSON lines.")
 app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes commit (order.paid, import.finished, ...).")
+app.add_typer(reportcli.app, name="report", help=reportcli.REPORT_HELP, short_help="Reports: sales, customers, orders, inventory, plans, stats, forecast, reorder, next customers.")
+app.command("dashboard", help="Today on one screen: revenue this month (vs plan), open orders, overdue receivables, low stock, top customers, 12 months of revenue.")(reportcli.dashboard)
 
 
 def main() -> None:

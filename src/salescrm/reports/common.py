@@ -1,0 +1,738 @@
+"""What every report shares: the revenue definition, periods, filters and
+the whitelists of dimensions and sort keys.  No Typer, no Rich.
+
+Revenue: the one definition
+===========================
+
+booked (the default basis)
+    Orders that are neither draft nor cancelled, dated by ``order_date``.
+    A line's revenue is its net (ex tax, after the line discount) less the
+    net credited by its returns (``return_lines.net_cents``), plus its share
+    of the order-level adjustments (order discounts, promotions, surcharges)
+    that returns did not credit back.  The share is apportioned over the
+    lines' kept totals cumulatively, so the shares of one order add up to
+    its kept adjustment exactly, and an order's revenue is
+    ``subtotal + adjustments - (returned_cents - returned tax)``, to the
+    cent.  Tax and shipping are not revenue.
+shipped
+    The same line revenue, recognised when the goods leave: each shipment
+    line carries the line's revenue in proportion to the kept units it
+    shipped (returned units come off the latest shipments first), dated by
+    the shipment's local day.  Apportioned cumulatively, so a fully shipped
+    line carries exactly its booked revenue.
+collected
+    Payments less refunds (a refund is a negative payment) on orders that
+    are neither draft nor cancelled, dated by the payment's local day.  This
+    is money received, so tax and shipping are in it.  Payments belong to
+    orders, not lines: the collected basis has no product or category.
+
+Units are the quantities kept (ordered less returned); cost is kept units
+times the line's unit cost at the time of sale (``order_lines.unit_cost``);
+margin is revenue less cost.  Discounts are the line discounts on kept
+units plus the order-level discounts' kept share.  Cancelled and returned
+sales never count.  Money is integer cents from the database to the output.
+
+Speed
+=====
+
+Every figure is aggregated in SQL.  Period reports group by the day in the
+order of the ``orders(order_date)`` index (a streaming aggregate, no sort of
+millions of rows) and roll the days up into weeks, months, quarters or
+years here; the revenue expression only reaches into returns and
+adjustments for the lines that have them (``CASE`` guards).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time as _time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from salescrm import lifecycle, validate
+from salescrm.errors import NotFound, UsageError, ValidationError
+
+BASES = ("booked", "shipped", "collected")
+PERIODS = ("day", "week", "month", "quarter", "year")
+ORDER_DIMS = ("customer", "channel", "region", "salesperson")
+LINE_DIMS = ("product", "category")
+DIMENSIONS = PERIODS + ORDER_DIMS + LINE_DIMS
+MEASURES = ("orders", "units", "revenue", "discounts", "cost", "margin", "margin_pct", "aov")
+
+BOOKED_SQL = ", ".join(f"'{s}'" for s in lifecycle.BOOKED)  # constants, not user input
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def rdiv(a: str, b: str) -> str:
+    """SQL for ``round(a / b)`` half away from zero in integers (``b > 0``),
+    the same rounding as ``money.round_cents``."""
+    return (f"(CASE WHEN ({a}) >= 0 THEN (2 * ({a}) + ({b})) / (2 * ({b}))"
+            f" ELSE -((2 * -({a}) + ({b})) / (2 * ({b}))) END)")
+
+
+def pct(part: int | None, whole: int | None) -> Decimal | None:
+    """``part / whole`` as a percent with one decimal (half-up), or None."""
+    if part is None or not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def div_round(a: int, b: int) -> int | None:
+    """Integer ``a / b`` rounded half away from zero; None when ``b`` is 0."""
+    if not b:
+        return None
+    q, r = divmod(abs(a), abs(b))
+    if 2 * r >= abs(b):
+        q += 1
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def choice(value: str | None, allowed: Sequence[str], what: str) -> str:
+    """Whitelist a word (case-insensitive); a usage error names the choices."""
+    v = (value or "").strip().lower().replace("_", "-")
+    for a in allowed:
+        if v == a.replace("_", "-"):
+            return a
+    raise UsageError(f"unknown {what} {value!r}", "choose one of " + ", ".join(allowed))
+
+
+def local_day_sql(col: str) -> str:
+    """SQL for the local calendar day of an ISO UTC timestamp column.  When
+    the machine's zone is UTC, that is just its first ten characters."""
+    if _time.timezone == 0 and _time.altzone == 0:
+        return f"substr({col}, 1, 10)"
+    return f"date({col}, 'localtime')"
+
+
+def utc_bound(d: date, *, days: int = 0) -> str:
+    """The UTC instant (ISO text) of local midnight starting day ``d + days``,
+    widened by a day either way by the callers (the exact day test follows)."""
+    local = datetime(d.year, d.month, d.day) + timedelta(days=days)
+    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def bucket_start(d: date, unit: str) -> date:
+    if unit == "day":
+        return d
+    if unit == "week":
+        return d - timedelta(days=d.weekday())
+    if unit == "month":
+        return d.replace(day=1)
+    if unit == "quarter":
+        return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    if unit == "year":
+        return date(d.year, 1, 1)
+    raise ValueError(unit)
+
+
+def next_bucket(start: date, unit: str, n: int = 1) -> date:
+    """The start of the bucket ``n`` after the one starting at ``start``
+    (``n`` may be negative)."""
+    if unit == "day":
+        return start + timedelta(days=n)
+    if unit == "week":
+        return start + timedelta(weeks=n)
+    months = {"month": 1, "quarter": 3, "year": 12}[unit] * n
+    m = start.year * 12 + start.month - 1 + months
+    return date(m // 12, m % 12 + 1, 1)
+
+
+def bucket_label(start: date, unit: str) -> str:
+    if unit == "day":
+        return start.isoformat()
+    if unit == "week":
+        y, w, _ = start.isocalendar()
+        return f"{y}-W{w:02d}"
+    if unit == "month":
+        return f"{start.year}-{start.month:02d}"
+    if unit == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return str(start.year)
+
+
+def buckets(start: date, end: date, unit: str) -> list[date]:
+    """Every bucket start from the one holding ``start`` to the one holding ``end``."""
+    out, b = [], bucket_start(start, unit)
+    while b <= end:
+        out.append(b)
+        b = next_bucket(b, unit)
+    return out
+
+
+def bucket_sql(day: str, unit: str) -> str:
+    """SQL giving the ISO start date of the bucket holding the date text ``day``."""
+    if unit == "day":
+        return day
+    if unit == "week":
+        return f"date({day}, 'weekday 0', '-6 days')"
+    if unit == "month":
+        return f"(substr({day}, 1, 7) || '-01')"
+    if unit == "quarter":
+        return (f"(substr({day}, 1, 5) || CASE (CAST(substr({day}, 6, 2) AS INTEGER) + 2) / 3"
+                f" WHEN 1 THEN '01' WHEN 2 THEN '04' WHEN 3 THEN '07' ELSE '10' END || '-01')")
+    if unit == "year":
+        return f"(substr({day}, 1, 4) || '-01-01')"
+    raise ValueError(unit)
+
+
+# --------------------------------------------------------------------------- date range
+
+
+@dataclass(frozen=True)
+class Range:
+    start: date | None = None
+    end: date | None = None  # inclusive
+
+    @property
+    def bounded(self) -> bool:
+        return self.start is not None and self.end is not None
+
+    def days(self) -> int:
+        assert self.start and self.end
+        return (self.end - self.start).days + 1
+
+
+def parse_range(start: str | date | None, end: str | date | None, *, today: date | None = None) -> Range:
+    s = validate.parse_date(start, field="--from", today=today) if start not in (None, "") else None
+    e = validate.parse_date(end, field="--to", today=today) if end not in (None, "") else None
+    if s and e and s > e:
+        raise ValidationError(f"--from {s} is after --to {e}", "swap them")
+    return Range(s, e)
+
+
+def shift_year(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@dataclass
+class Filters:
+    """Filters AND together; the values of one filter OR.  Values are
+    resolved against the database (``resolve``) so that an unknown one is
+    refused instead of silently matching nothing."""
+
+    channel: list[str] = field(default_factory=list)
+    category: list[str] = field(default_factory=list)
+    region: list[str] = field(default_factory=list)
+    salesperson: list[str] = field(default_factory=list)
+    customer: list[int] = field(default_factory=list)
+    currency: str | None = None
+
+    @property
+    def by_line(self) -> bool:
+        return bool(self.category)
+
+    @property
+    def by_customer_row(self) -> bool:
+        return bool(self.region)
+
+
+def split_values(values: Iterable[str] | str | None) -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]``; blanks dropped, order kept."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values:
+        for part in str(v).split(","):
+            p = part.strip()
+            if p and p not in out:
+                out.append(p)
+    return out
+
+
+def _resolve_text(conn: sqlite3.Connection, what: str, wanted: list[str], exact_sql: str,
+                  nocase_sql: str, known_sql: str, extra_known: Sequence[str] = ()) -> list[str]:
+    """Map each wanted value to the stored value(s) that match it ignoring case."""
+    out: list[str] = []
+    for w in wanted:
+        got = [r[0] for r in conn.execute(exact_sql, (w,))]
+        if not got:
+            got = [r[0] for r in conn.execute(nocase_sql, (w,))]
+        if not got and w.casefold() in (k.casefold() for k in extra_known):
+            got = [w.lower()]
+        if not got:
+            known = sorted({r[0] for r in conn.execute(known_sql) if r[0]} | set(extra_known))
+            hint = ("known: " + ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")) if known else \
+                f"no {what} is recorded yet"
+            raise NotFound(f"unknown {what} {w!r}", hint)
+        out += [g for g in got if g not in out]
+    return out
+
+
+def resolve_filters(
+    conn: sqlite3.Connection,
+    *,
+    channel: Iterable[str] | str | None = None,
+    category: Iterable[str] | str | None = None,
+    region: Iterable[str] | str | None = None,
+    salesperson: Iterable[str] | str | None = None,
+    customer: Iterable[str] | str | None = None,
+    currency: str | None = None,
+) -> Filters:
+    from salescrm import customers as customers_mod
+    from salescrm import settings
+
+    f = Filters()
+    ch = split_values(channel)
+    if ch:
+        f.channel = _resolve_text(
+            conn, "channel", ch,
+            "SELECT channel FROM orders WHERE channel = ? LIMIT 1",
+            "SELECT DISTINCT channel FROM orders WHERE channel = ? COLLATE NOCASE",
+            "SELECT DISTINCT channel FROM orders", settings.get(conn, "channels"))
+    cat = split_values(category)
+    if cat:
+        f.category = _resolve_text(
+            conn, "category", cat,
+            "SELECT category FROM products WHERE category = ? LIMIT 1",
+            "SELECT DISTINCT category FROM products WHERE category = ? COLLATE NOCASE",
+            "SELECT DISTINCT category FROM products")
+    reg = split_values(region)
+    if reg:
+        f.region = _resolve_text(
+            conn, "region", reg,
+            "SELECT region FROM customers WHERE region = ? LIMIT 1",
+            "SELECT DISTINCT region FROM customers WHERE region = ? COLLATE NOCASE",
+            "SELECT DISTINCT region FROM customers")
+    sp = split_values(salesperson)
+    if sp:
+        f.salesperson = _resolve_text(
+            conn, "salesperson", sp,
+            "SELECT salesperson FROM orders WHERE salesperson = ? LIMIT 1",
+            "SELECT DISTINCT salesperson FROM orders WHERE salesperson = ? COLLATE NOCASE",
+            "SELECT DISTINCT salesperson FROM orders WHERE salesperson IS NOT NULL")
+    for ref in split_values(customer):
+        cid = customers_mod.resolve(conn, ref)
+        if cid not in f.customer:
+            f.customer.append(cid)
+    if currency:
+        cur = currency.strip().upper()
+        if len(cur) != 3 or not cur.isalpha():
+            raise ValidationError(f"not a currency code: {currency!r}", "use a three-letter code such as EUR")
+        f.currency = cur
+    else:
+        f.currency = settings.get(conn, "currency")
+    return f
+
+
+def filter_sql(f: Filters, *, o: str = "o", c: str = "c", p: str = "p") -> tuple[list[str], list[Any]]:
+    """WHERE terms (ANDed) and their parameters.  The products alias ``p`` and
+    the customers alias ``c`` must be joined when the filters need them."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def _in(col: str, values: Sequence[Any]) -> None:
+        where.append(f"{col} IN ({', '.join('?' * len(values))})")
+        params.extend(values)
+
+    if f.currency:
+        where.append(f"{o}.currency = ?")
+        params.append(f.currency)
+    if f.channel:
+        _in(f"{o}.channel", f.channel)
+    if f.salesperson:
+        _in(f"{o}.salesperson", f.salesperson)
+    if f.customer:
+        _in(f"{o}.customer_id", f.customer)
+    if f.region:
+        _in(f"{c}.region", f.region)
+    if f.category:
+        _in(f"{p}.category", f.category)
+    return where, params
+
+
+# --------------------------------------------------------------------------- revenue in SQL
+
+
+def ret_sql(line: str, col: str) -> str:
+    """What the returns of a line credited (``net_cents`` or ``total_cents``)."""
+    return (f"(CASE WHEN {line}.returned_qty = 0 THEN 0 ELSE (SELECT coalesce(sum(rl.{col}), 0)"
+            f" FROM return_lines rl WHERE rl.line_id = {line}.id) END)")
+
+
+def adj_share_sql(o: str = "o", line: str = "l") -> str:
+    """A line's share of the order-level adjustments that returns did not
+    credit back, apportioned cumulatively over the lines' kept totals (in
+    line number order) so that the shares add up exactly."""
+    kt = f"x.total_cents - {ret_sql('x', 'total_cents')}"
+    return (
+        f"(CASE WHEN {o}.adjustment_cents = 0 THEN 0 ELSE (SELECT CASE WHEN a.w = 0 THEN 0 ELSE "
+        f"{rdiv('a.k * a.c', 'a.w')} - {rdiv('a.k * (a.c - a.kt)', 'a.w')} END FROM ("
+        f"SELECT {o}.adjustment_cents - {o}.returned_cents + sum({ret_sql('x', 'total_cents')}) AS k,"
+        f" sum({kt}) AS w,"
+        f" sum(CASE WHEN x.line_no <= {line}.line_no THEN {kt} ELSE 0 END) AS c,"
+        f" sum(CASE WHEN x.line_no = {line}.line_no THEN {kt} ELSE 0 END) AS kt"
+        f" FROM order_lines x WHERE x.order_id = {o}.id) a) END)"
+    )
+
+
+def line_revenue_sql(o: str = "o", line: str = "l") -> str:
+    """Booked revenue of one line (see the module docstring)."""
+    return f"({line}.net_cents - {ret_sql(line, 'net_cents')} + {adj_share_sql(o, line)})"
+
+
+def line_discount_sql(o: str = "o", line: str = "l") -> str:
+    """Line discount on the kept units plus the order-level discount share."""
+    kept_disc = (f"({line}.discount_cents - CASE WHEN {line}.returned_qty = 0 THEN 0 ELSE "
+                 f"{rdiv(f'{line}.discount_cents * {line}.returned_qty', f'{line}.qty')} END)")
+    return (f"({kept_disc} + CASE WHEN {o}.adjustment_cents < 0 THEN -{adj_share_sql(o, line)}"
+            f" ELSE 0 END)")
+
+
+def order_revenue_sql(o: str = "o") -> str:
+    """Booked revenue of a whole order, from the order row alone (plus the
+    returned tax when it had returns): equal to the sum of its lines'."""
+    return (f"({o}.subtotal_cents + {o}.adjustment_cents - CASE WHEN {o}.returned_cents = 0 THEN 0"
+            f" ELSE {o}.returned_cents - (SELECT coalesce(sum(rl.tax_cents), 0) FROM return_lines rl"
+            f" JOIN order_lines rx ON rx.id = rl.line_id WHERE rx.order_id = {o}.id) END)")
+
+
+# --------------------------------------------------------------------------- measures
+
+
+@dataclass
+class Measures:
+    orders: int = 0
+    units: int | None = 0
+    revenue: int = 0
+    discounts: int | None = 0
+    cost: int | None = 0
+
+    def add(self, other: Measures) -> None:
+        self.orders += other.orders
+        self.revenue += other.revenue
+        for k in ("units", "discounts", "cost"):
+            a, b = getattr(self, k), getattr(other, k)
+            setattr(self, k, None if a is None or b is None else a + b)
+
+    def row(self) -> dict[str, Any]:
+        margin = None if self.cost is None else self.revenue - self.cost
+        return {
+            "orders": self.orders,
+            "units": self.units,
+            "revenue": self.revenue,
+            "discounts": self.discounts,
+            "cost": self.cost,
+            "margin": margin,
+            "margin_pct": pct(margin, self.revenue),
+            "aov": div_round(self.revenue, self.orders),
+        }
+
+
+def empty_measures(basis: str) -> Measures:
+    if basis == "collected":
+        return Measures(units=None, discounts=None, cost=None)
+    if basis == "shipped":
+        return Measures(discounts=None)
+    return Measures()
+
+
+# --------------------------------------------------------------------------- the aggregate
+
+
+@dataclass
+class Spec:
+    basis: str = "booked"
+    range: Range = field(default_factory=Range)
+    filters: Filters = field(default_factory=Filters)
+
+
+def _dim_key(dim: str, o: str = "o", line: str = "l") -> str:
+    """SQL key of a non-period dimension.  Whitelisted: only these names ever
+    reach SQL text."""
+    return {
+        "customer": f"{o}.customer_id",
+        "channel": f"{o}.channel",
+        "salesperson": f"{o}.salesperson",
+        "region": "c.region",
+        "product": f"{line}.product_id",
+        "category": "p.category",
+    }[dim]
+
+
+_HIGH_CARDINALITY = {"customer", "product"}
+
+
+def _check_dims(dims: Sequence[str], basis: str) -> None:
+    for d in dims:
+        if d not in DIMENSIONS:
+            raise UsageError(f"unknown dimension {d!r}", "choose from " + ", ".join(DIMENSIONS))
+    if len(set(dims)) != len(dims):
+        raise UsageError("the same --by twice")
+    if basis == "collected" and any(d in LINE_DIMS for d in dims):
+        raise UsageError("the collected basis has no product or category: payments belong to whole orders",
+                         "use --basis booked or shipped")
+
+
+def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict[tuple, Measures]:
+    """Measures per key tuple (one element per dimension; periods as the ISO
+    start date of their bucket)."""
+    _check_dims(dims, spec.basis)
+    if spec.basis == "collected" and spec.filters.by_line:
+        raise UsageError("the collected basis cannot filter by category: payments belong to whole orders",
+                         "use --basis booked or shipped")
+    periods = [d for d in dims if d in PERIODS]
+    others = [d for d in dims if d not in PERIODS]
+    # Group by the day and roll up here, unless that would bring back a row per
+    # day and customer (or product): then let SQL group by the bucket itself.
+    by_bucket_in_sql = bool(periods) and any(d in _HIGH_CARDINALITY for d in others)
+    if spec.basis == "booked":
+        day = "o.order_date"
+    elif spec.basis == "shipped":
+        day = local_day_sql("f.shipped_at")
+    else:
+        day = local_day_sql("p2.paid_at")
+    keys: list[str] = []
+    if periods:
+        keys.append(bucket_sql(day, periods[0]) if by_bucket_in_sql and len(periods) == 1 else day)
+    if spec.basis == "shipped":
+        keys += [_dim_key(d, "f", "f") for d in others]
+    else:
+        keys += [_dim_key(d) for d in others]
+    rows = _run(conn, spec, keys, dims)
+    out: dict[tuple, Measures] = {}
+    for r in rows:
+        kvals = list(r[: len(keys)])
+        pday = None
+        if periods:
+            pday = date.fromisoformat(kvals.pop(0))
+        key_parts: dict[str, Any] = dict(zip(others, kvals))
+        for pname in periods:
+            key_parts[pname] = bucket_start(pday, pname) if pday else None
+        key = tuple(key_parts[d] for d in dims)
+        m = Measures(*r[len(keys):])
+        if spec.basis == "collected":
+            m.units = m.discounts = m.cost = None
+        elif spec.basis == "shipped":
+            m.discounts = None
+        if key in out:
+            out[key].add(m)
+        else:
+            out[key] = m
+    return out
+
+
+def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[str]) -> list[tuple]:
+    f = spec.filters
+    need_c = "region" in dims or bool(f.region)
+    need_p = "category" in dims or bool(f.category)
+    where, params = filter_sql(f, p="p")
+    group = ", ".join(keys)
+    select_keys = (group + ", ") if keys else ""
+    rng = spec.range
+    if spec.basis == "booked":
+        if rng.start:
+            where.append("o.order_date >= ?")
+            params.append(rng.start.isoformat())
+        else:
+            where.append("o.order_date >= ''")  # lets the planner walk orders(order_date)
+        if rng.end:
+            where.append("o.order_date <= ?")
+            params.append(rng.end.isoformat())
+        sql = (
+            f"SELECT {select_keys}count(DISTINCT o.id), sum(l.qty - l.returned_qty), sum({line_revenue_sql()}),"
+            f" sum({line_discount_sql()}), sum((l.qty - l.returned_qty) * l.unit_cost)"
+            f" FROM orders o JOIN order_lines l ON l.order_id = o.id"
+            + (" JOIN customers c ON c.id = o.customer_id" if need_c else "")
+            + (" JOIN products p ON p.id = l.product_id" if need_p else "")
+            + f" WHERE +o.status IN ({BOOKED_SQL}) AND " + " AND ".join(where)
+            + (f" GROUP BY {group}" if keys else "")
+        )
+        return conn.execute(sql, params).fetchall()
+    if spec.basis == "shipped":
+        day = local_day_sql("f.shipped_at")
+        where, params = filter_sql(f, o="f", p="p")
+        inner_where = []
+        inner_params: list[Any] = []
+        if rng.start:
+            inner_where.append("s.shipped_at >= ?")
+            inner_params.append(utc_bound(rng.start, days=-1))
+            where.append(f"{day} >= ?")
+            params.append(rng.start.isoformat())
+        if rng.end:
+            inner_where.append("s.shipped_at < ?")
+            inner_params.append(utc_bound(rng.end, days=2))
+            where.append(f"{day} <= ?")
+            params.append(rng.end.isoformat())
+        # Units shipped by this line's earlier shipments (only looked up when
+        # the line shipped more than once).
+        before = ("CASE WHEN sl.qty = l.shipped_qty THEN 0 ELSE (SELECT coalesce(sum(sl2.qty), 0)"
+                  " FROM shipment_lines sl2 JOIN shipments s2 ON s2.id = sl2.shipment_id"
+                  " WHERE sl2.line_id = sl.line_id AND (s2.shipped_at < s.shipped_at"
+                  " OR (s2.shipped_at = s.shipped_at AND s2.id < s.id))) END")
+        # Kept units shipped up to and including this shipment, and before it
+        # (returned units come off the latest shipments first).
+        cum = "(f.before + f.q - max(0, f.returned_qty - (f.shipped_qty - f.before - f.q)))"
+        prev = "(f.before - max(0, f.returned_qty - (f.shipped_qty - f.before)))"
+        kq = "(f.qty - f.returned_qty)"
+        value = (f"(CASE WHEN {kq} = 0 THEN 0 ELSE {rdiv(f'f.rev * {cum}', kq)} - {rdiv(f'f.rev * {prev}', kq)}"
+                 f" END)")
+        sql = (
+            f"SELECT {select_keys}count(DISTINCT f.order_id), sum({cum} - {prev}), sum({value}), NULL,"
+            f" sum(({cum} - {prev}) * f.unit_cost)"
+            f" FROM (SELECT s.shipped_at, sl.qty AS q, l.order_id, l.product_id, l.qty, l.returned_qty,"
+            f" l.shipped_qty, l.unit_cost, o.customer_id, o.channel, o.salesperson, o.currency,"
+            f" {before} AS before, {line_revenue_sql()} AS rev"
+            f" FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id"
+            f" JOIN order_lines l ON l.id = sl.line_id JOIN orders o ON o.id = l.order_id"
+            f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in inner_where) + ") f"
+            + (" JOIN customers c ON c.id = f.customer_id" if need_c else "")
+            + (" JOIN products p ON p.id = f.product_id" if need_p else "")
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + (f" GROUP BY {group}" if keys else "")
+        )
+        return conn.execute(sql, inner_params + params).fetchall()
+    # collected
+    day = local_day_sql("p2.paid_at")
+    pw = []
+    pparams: list[Any] = []
+    if rng.start:
+        pw.append("p2.paid_at >= ?")
+        pparams.append(utc_bound(rng.start, days=-1))
+        pw.append(f"{day} >= ?")
+        pparams.append(rng.start.isoformat())
+    if rng.end:
+        pw.append("p2.paid_at < ?")
+        pparams.append(utc_bound(rng.end, days=2))
+        pw.append(f"{day} <= ?")
+        pparams.append(rng.end.isoformat())
+    sql = (
+        f"SELECT {select_keys}count(DISTINCT o.id), NULL, sum(p2.amount_cents), NULL, NULL"
+        f" FROM payments p2 JOIN orders o ON o.id = p2.order_id"
+        + (" JOIN customers c ON c.id = o.customer_id" if need_c else "")
+        + f" WHERE +o.status IN ({BOOKED_SQL})"
+        + "".join(" AND " + w for w in pw + where)
+        + (f" GROUP BY {group}" if keys else "")
+    )
+    return conn.execute(sql, pparams + params).fetchall()
+
+
+def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, date] | None:
+    """First and last day with sales on a basis (index lookups only)."""
+    if basis == "booked":
+        row = conn.execute("SELECT min(order_date), max(order_date) FROM orders").fetchone()
+        if not row or row[0] is None:
+            return None
+        return date.fromisoformat(row[0][:10]), date.fromisoformat(row[1][:10])
+    col, table = ("shipped_at", "shipments") if basis == "shipped" else ("paid_at", "payments")
+    row = conn.execute(f"SELECT min({col}), max({col}) FROM {table}").fetchone()
+    if not row or row[0] is None:
+        return None
+    return date.fromisoformat(row[0][:10]) - timedelta(days=1), date.fromisoformat(row[1][:10]) + timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def customer_names(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, str]:
+    ids = [i for i in ids if i is not None]
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for r in conn.execute(f"SELECT id, name FROM customers WHERE id IN ({', '.join('?' * len(chunk))})",
+                              chunk):
+            out[r[0]] = r[1]
+    return out
+
+
+def product_labels(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, tuple[str, str, str | None]]:
+    ids = [i for i in ids if i is not None]
+    out: dict[int, tuple[str, str, str | None]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for r in conn.execute(
+                f"SELECT id, sku, name, category FROM products WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+            out[r[0]] = (r[1], r[2], r[3])
+    return out
+
+
+def parse_sort(spec: str | None, allowed: Sequence[str], default: str) -> tuple[str, bool]:
+    """``revenue`` / ``-revenue`` / ``+name`` -> (key, descending).  Only
+    whitelisted keys; a bare key sorts numbers descending, text ascending."""
+    s = (spec or default).strip()
+    desc: bool | None = None
+    if s[:1] in "+-":
+        desc = s[0] == "-"
+        s = s[1:]
+    key = s.strip().lower().replace("-", "_")
+    if key not in allowed:
+        raise UsageError(f"cannot sort by {s!r}", "sort by one of " + ", ".join(allowed))
+    return key, desc if desc is not None else key not in ("name", "customer", "product", "sku", "category",
+                                                         "channel", "region", "salesperson", "period")
+
+
+# --------------------------------------------------------------------------- a report's result
+
+
+@dataclass
+class Report:
+    """What a report returns: rows under columns (``salescrm.output.Col``),
+    an optional totals row (the sum of the rows, to the cent), the key of
+    the main measure (for the summary statistics and ``--chart``), the key
+    of the row label, and notes for the person reading (stderr)."""
+
+    title: str
+    cols: list[Any]
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any] | None = None
+    measure: str | None = None
+    label: str | None = None
+    notes: list[str] = field(default_factory=list)
+    chart: str = "bars"  # bars or sparkline
+
+
+def summary_stats(values: Sequence[int | Decimal | None]) -> dict[str, Any] | None:
+    """count, sum, mean, median, min, max of the non-empty values (mean and
+    median as Decimal; None when there are none)."""
+    vals = sorted(Decimal(v) for v in values if v is not None)
+    if not vals:
+        return None
+    n = len(vals)
+    mid = n // 2
+    median = vals[mid] if n % 2 else (vals[mid - 1] + vals[mid]) / 2
+    total = sum(vals, Decimal(0))
+    return {"count": n, "sum": total, "mean": total / n, "median": median, "min": vals[0], "max": vals[-1]}
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, desc: bool) -> None:
+    """Sort in place by ``key`` (text ignoring case); empty values last."""
+    present = [r for r in rows if r.get(key) is not None]
+    empty = [r for r in rows if r.get(key) is None]
+    present.sort(key=lambda r: r[key].casefold() if isinstance(r[key], str) else r[key], reverse=desc)
+    rows[:] = present + empty
+
+
+def revenue_series(conn: sqlite3.Connection, spec: Spec) -> dict[date, int]:
+    """Revenue per day.  Booked revenue without a category filter comes from
+    the orders alone (no line is read), walking ``orders(order_date)``."""
+    if spec.basis != "booked" or spec.filters.by_line:
+        return {k[0]: m.revenue for k, m in aggregate(conn, spec, ["day"]).items()}
+    where, params = filter_sql(spec.filters)
+    where.append("o.order_date >= ?")
+    params.append(spec.range.start.isoformat() if spec.range.start else "")
+    if spec.range.end:
+        where.append("o.order_date <= ?")
+        params.append(spec.range.end.isoformat())
+    join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
+    sql = (f"SELECT o.order_date, sum({order_revenue_sql()}) FROM orders o{join}"
+           f" WHERE +o.status IN ({BOOKED_SQL}) AND " + " AND ".join(where) + " GROUP BY o.order_date")
+    out: dict[date, int] = {}
+    for d, v in conn.execute(sql, params):
+        day = date.fromisoformat(d[:10])
+        out[day] = out.get(day, 0) + v
+    return out

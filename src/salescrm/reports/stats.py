@@ -1,0 +1,210 @@
+"""``report stats``: the distribution of one field over booked orders or
+lines: count, sum, mean, median, p25, p75, p90, min and max (naming the
+order and customer that hold them) and the standard deviation, overall or
+per group.  No Typer, no Rich.
+
+Fields: ``order_value`` (an order's booked revenue), ``line_value`` (a
+line's), ``quantity`` (a line's kept units) and ``margin`` (an order's
+revenue less the cost of its kept units).  Percentiles interpolate
+linearly between the two nearest ranks (Excel's PERCENTILE.INC, numpy's
+default); money percentiles and means are rounded half-up to the cent; the
+standard deviation is the sample one (n - 1).
+
+Everything is computed in SQL: one streaming aggregate for count, sum,
+min, max and the sum of squares, and one window query that numbers the
+values in order and returns only the rows at the percentile ranks.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from salescrm.errors import UsageError
+from salescrm.output import Col
+from salescrm.reports.common import (
+    BOOKED_SQL,
+    PERIODS,
+    Report,
+    Spec,
+    bucket_label,
+    bucket_sql,
+    filter_sql,
+    line_revenue_sql,
+    order_revenue_sql,
+)
+
+FIELDS = ("order_value", "line_value", "quantity", "margin")
+GROUPS = (*PERIODS, "customer", "channel", "region", "salesperson", "category", "product")
+PERCENTILES = (("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
+_LINE_FIELDS = ("line_value", "quantity")
+
+
+def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
+    per_line = field in _LINE_FIELDS
+    if by in ("category", "product") and not per_line:
+        raise UsageError(f"{field} belongs to a whole order: it cannot be split by {by}",
+                         "use --field line_value or quantity")
+    where, params = filter_sql(spec.filters)
+    rng = spec.range
+    where.append("o.order_date >= ?")
+    params.append(rng.start.isoformat() if rng.start else "")
+    if rng.end:
+        where.append("o.order_date <= ?")
+        params.append(rng.end.isoformat())
+    need_c = by == "region" or bool(spec.filters.region)
+    need_p = by == "category" or bool(spec.filters.category)
+    if by is None:
+        group = "NULL"
+    elif by in PERIODS:
+        group = bucket_sql("o.order_date", by)
+    else:
+        group = {"customer": "o.customer_id", "channel": "o.channel", "region": "c.region",
+                 "salesperson": "o.salesperson", "category": "p.category", "product": "l.product_id"}[by]
+    if field == "order_value":
+        value, ident = order_revenue_sql(), "NULL"
+    elif field == "margin":
+        value = (f"({order_revenue_sql()} - (SELECT coalesce(sum((x.qty - x.returned_qty) * x.unit_cost), 0)"
+                 f" FROM order_lines x WHERE x.order_id = o.id))")
+        ident = "NULL"
+    elif field == "line_value":
+        value, ident = line_revenue_sql(), "l.line_no"
+    else:
+        value, ident = "(l.qty - l.returned_qty)", "l.line_no"
+    frm = "orders o" + (" JOIN order_lines l ON l.order_id = o.id" if per_line else "")
+    frm += " JOIN customers c ON c.id = o.customer_id" if need_c else ""
+    frm += " JOIN products p ON p.id = l.product_id" if need_p and per_line else ""
+    cond = " AND l.qty > l.returned_qty" if per_line else ""
+    sql = (f"SELECT {group} AS g, {value} AS v, o.id AS oid, {ident} AS line_no, o.customer_id AS cid"
+           f" FROM {frm} WHERE +o.status IN ({BOOKED_SQL}){cond} AND " + " AND ".join(where))
+    return sql, params
+
+
+def _filter_params(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
+    # Build the fact query; category filters on order fields become an EXISTS.
+    if spec.filters.category and field not in _LINE_FIELDS:
+        cats = spec.filters.category
+        spec.filters.category = []
+        try:
+            sql, params = _facts(spec, field, by)
+        finally:
+            spec.filters.category = cats
+        exists = ("EXISTS (SELECT 1 FROM order_lines l2 JOIN products p2 ON p2.id = l2.product_id"
+                  " WHERE l2.order_id = o.id AND l2.qty > l2.returned_qty AND p2.category IN ("
+                  + ", ".join("?" * len(cats)) + "))")
+        return sql + " AND " + exists, [*params, *cats]
+    return _facts(spec, field, by)
+
+
+def _interp(lo: int | None, hi: int | None, frac: Decimal) -> Decimal | None:
+    if lo is None:
+        return None
+    if hi is None or frac == 0:
+        return Decimal(lo)
+    return Decimal(lo) + (Decimal(hi) - Decimal(lo)) * frac
+
+
+def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: str | None = None) -> Report:
+    if field not in FIELDS:
+        raise UsageError(f"unknown --field {field!r}", "choose from " + ", ".join(FIELDS))
+    if by is not None and by not in GROUPS:
+        raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
+    facts, params = _filter_params(spec, field, by)
+    money = field != "quantity"
+    agg = {r[0]: r[1:] for r in conn.execute(
+        f"SELECT g, count(*), sum(v), min(v), max(v), total(CAST(v AS REAL) * v) FROM ({facts}) GROUP BY g",
+        params)}
+    ranks = []
+    for _, p in PERCENTILES:
+        ranks.append(f"(n - 1) * {p} / 100")
+        ranks.append(f"(n - 1) * {p} / 100 + 1")
+    picked: dict[Any, dict[int, tuple]] = {}
+    sql = (f"SELECT g, rn, v, oid, line_no, cid FROM (SELECT g, v, oid, line_no, cid,"
+           f" row_number() OVER (PARTITION BY g ORDER BY v, oid, line_no) - 1 AS rn,"
+           f" count(*) OVER (PARTITION BY g) AS n FROM ({facts}))"
+           f" WHERE rn = 0 OR rn = n - 1 OR rn IN ({', '.join(ranks)})")
+    for r in conn.execute(sql, params):
+        picked.setdefault(r[0], {})[r[1]] = r[2:]
+    ids = {x[1] for d in picked.values() for x in d.values()}
+    numbers = _order_numbers(conn, ids)
+    cids = {x[3] for d in picked.values() for x in d.values()}
+    names = _names(conn, cids)
+    group_labels = _group_labels(conn, by, list(agg))
+    rows = []
+    for g, (n, total, vmin, vmax, sumsq) in agg.items():
+        pk = picked.get(g, {})
+        row: dict[str, Any] = {"group": group_labels.get(g, g), "count": n, "sum": total}
+        row["mean"] = Decimal(total) / n
+        for name, p in PERCENTILES:
+            pos = Decimal(p) * (n - 1) / 100
+            lo = int(pos)
+            row[name] = _interp(pk.get(lo, (None,))[0], pk.get(lo + 1, (None,))[0], pos - lo)
+        for which, rn in (("min", 0), ("max", n - 1)):
+            v, oid, line_no, cid = pk.get(rn, (None, None, None, None))
+            row[which] = v
+            row[f"{which}_order"] = (numbers.get(oid, f"#{oid}") + (f" line {line_no}" if line_no else "")
+                                     if oid is not None else None)
+            row[f"{which}_customer"] = names.get(cid) if cid is not None else None
+        if n > 1:
+            var = (sumsq - float(total) * float(total) / n) / (n - 1)
+            row["stdev"] = Decimal(repr(math.sqrt(max(var, 0.0))))
+        else:
+            row["stdev"] = None
+        for k in ("mean", "p25", "median", "p75", "p90", "stdev"):
+            if row[k] is not None:
+                row[k] = (int(Decimal(row[k]).quantize(Decimal(1), rounding=ROUND_HALF_UP)) if money
+                          else Decimal(row[k]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        row["currency"] = spec.filters.currency if money else None
+        rows.append(row)
+    rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
+    kind = "money" if money else "decimal"
+    ikind = "money" if money else "int"
+    cols = ([Col("group", label=by)] if by else []) + [
+        Col("count", "int"), Col("sum", ikind), Col("mean", kind), Col("median", kind), Col("p25", kind),
+        Col("p75", kind), Col("p90", kind), Col("min", ikind), Col("min_order"), Col("min_customer"),
+        Col("max", ikind), Col("max_order"), Col("max_customer"), Col("stdev", kind), Col("currency")]
+    what = {"order_value": "order value", "line_value": "line value", "quantity": "quantity per line",
+            "margin": "margin per order"}[field]
+    when = "all time" if not (spec.range.start or spec.range.end) else \
+        f"{spec.range.start or '…'} to {spec.range.end or '…'}"
+    return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
+                  measure="median" if by else None, label="group" if by else None)
+
+
+def _order_numbers(conn: sqlite3.Connection, ids: set) -> dict[int, str]:
+    ids_l = [i for i in ids if i is not None]
+    out: dict[int, str] = {}
+    for i in range(0, len(ids_l), 500):
+        chunk = ids_l[i:i + 500]
+        out.update(conn.execute(f"SELECT id, number FROM orders WHERE id IN ({', '.join('?' * len(chunk))})",
+                                chunk).fetchall())
+    return out
+
+
+def _names(conn: sqlite3.Connection, ids: set) -> dict[int, str]:
+    ids_l = [i for i in ids if i is not None]
+    out: dict[int, str] = {}
+    for i in range(0, len(ids_l), 500):
+        chunk = ids_l[i:i + 500]
+        out.update(conn.execute(f"SELECT id, name FROM customers WHERE id IN ({', '.join('?' * len(chunk))})",
+                                chunk).fetchall())
+    return out
+
+
+def _group_labels(conn: sqlite3.Connection, by: str | None, keys: list) -> dict:
+    if by in PERIODS:
+        return {k: bucket_label(date.fromisoformat(k), by) for k in keys if k}
+    if by == "customer":
+        return _names(conn, set(keys))
+    if by == "product":
+        out: dict = {}
+        ids = [k for k in keys if k is not None]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out.update(conn.execute(f"SELECT id, sku FROM products WHERE id IN ({', '.join('?' * len(chunk))})",
+                                    chunk).fetchall())
+        return out
+    return {}
