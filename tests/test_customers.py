@@ -270,7 +270,10 @@ def test_sort(conn, people):
     # blanks last whichever the direction
     assert ids(cu.search(conn, sort="company"))[-2:] == [wang, li]
     assert ids(cu.search(conn, sort="-company"))[-2:] == [wang, li]
-    assert ids(cu.search(conn, sort="-created_at", limit=2)) == [ann, wang]  # same second: by id
+    conn.execute("UPDATE customers SET created_at = '2026-01-01T00:00:00Z'")
+    assert ids(cu.search(conn, sort="-created_at", limit=2)) == [ann, wang]  # same time: by id
+    conn.execute("UPDATE customers SET created_at = '2026-01-02T00:00:00Z' WHERE id = ?", (li,))
+    assert ids(cu.search(conn, sort="-created_at", limit=2)) == [li, ann]
     assert ids(cu.search(conn, limit=2)) == [ann, wang]
     assert cu.search(conn, Filters(search="wang"))[0]["tags"] == ["asia", "vip"]
 

@@ -462,8 +462,8 @@ def _where(filters: Filters | None) -> tuple[str, list[Any]]:
         params.append(clean_tag(tag))
     if f.since is not None:
         since = validate.parse_date(f.since, field="--since")
-        clauses.append("c.created_at >= ?")
-        params.append(since.isoformat())
+        clauses.append("c.created_at >= ?")  # from local midnight, as UTC like created_at
+        params.append(validate.parse_datetime(since.isoformat(), field="--since"))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
