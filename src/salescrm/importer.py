@@ -414,6 +414,8 @@ class _Tap(io.BufferedIOBase):
     def _got(self, chunk: bytes) -> bytes:
         self.lines_before_last += self.last.count(b"\n")
         self.last = chunk
+        if not chunk and self.progress is not None:
+            self.progress("reading", self.done, self.total or self.done)
         if chunk:
             self.sha.update(chunk)
             self.done += len(chunk)
