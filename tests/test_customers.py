@@ -453,6 +453,8 @@ def test_dupes(conn):
     c = add(conn, "王芳", phone="+86 138 0013 8000")
     d = add(conn, "王芳 ", phone="86 13800138000")
     add(conn, "Ann Lee", company="Other Co")
+    f = add(conn, "王 芳", company="上海 贸易")
+    g = add(conn, "王芳", company="上海贸易")
     e = add(conn, "Solo", email="solo@x.com")
     rows = cu.dupes(conn)
     groups: dict[int, tuple[str, list[int]]] = {}
@@ -461,11 +463,12 @@ def test_dupes(conn):
     assert sorted(groups.values()) == sorted([
         ("email, phone, name and company", [a, b]),
         ("phone", [c, d]),
+        ("name and company", [f, g]),
     ])
     assert e not in [r["id"] for r in rows]
     conn.execute("UPDATE customers SET archived_at = 'x' WHERE id = ?", (d,))
-    assert len({r["group"] for r in cu.dupes(conn)}) == 1
-    assert len({r["group"] for r in cu.dupes(conn, include_archived=True)}) == 2
+    assert len({r["group"] for r in cu.dupes(conn)}) == 2
+    assert len({r["group"] for r in cu.dupes(conn, include_archived=True)}) == 3
 
 
 # --------------------------------------------------------------------------- merge

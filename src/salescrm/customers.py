@@ -380,7 +380,7 @@ def delete(conn: sqlite3.Connection, cid: int, *, force: bool = False) -> str:
         if not force:
             raise BusinessRule(
                 f"customer {cid} ({current['name']}) has {what} and cannot be deleted",
-                "use --force to archive it instead (hidden from lists, records kept)",
+                "use --force to archive it instead: hidden from lists, records kept",
             )
         if current["archived_at"]:
             return "already archived"
@@ -743,7 +743,9 @@ _EMAIL_DUPE_KEY = (
 _DUPE_RULES = (
     ("email", _EMAIL_DUPE_KEY, "email_key IS NOT NULL"),
     ("phone", "ltrim(phone, '+')", "phone IS NOT NULL"),
-    ("name and company", "name_key || char(31) || company_key", "company_key IS NOT NULL"),
+    # spaces ignored: "王 芳" and "王芳" are the same name
+    ("name and company", "replace(name_key, ' ', '') || char(31) || replace(company_key, ' ', '')",
+     "company_key IS NOT NULL"),
 )
 
 

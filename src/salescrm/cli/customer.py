@@ -76,6 +76,8 @@ def _filters(*, search, segment, region, city, owner, tag, since, archived, all_
 def _list_cols(fmt_name: str, *, stratum: bool = False):
     from salescrm.output import Col
 
+    if stratum and fmt_name in ("table", "markdown"):
+        return [Col("stratum"), Col("id", "int"), Col("name"), Col("email"), Col("phone"), Col("city")]
     if fmt_name in ("table", "markdown"):
         # people read these on an 80-column terminal: the main fields only
         cols = [Col("id", "int"), Col("name"), Col("company"), Col("email"), Col("phone"),
