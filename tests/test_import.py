@@ -410,3 +410,35 @@ def test_import_runs_listing(run, tmp_path):
     rows = run.csv("import", "runs")
     assert rows[0]["entity"] == "customers" and rows[0]["source"] == "a.csv" and rows[0]["inserted"] == "1"
     assert len(rows[0]["sha256"]) == 64
+
+
+def test_rejects_of_a_json_file_are_json_lines(run, tmp_path, db_path):
+    f = write(tmp_path / "c.json", json.dumps([{"email": "a@example.com", "name": "A"},
+                                               {"email": "bad", "name": "B"}]))
+    rej = tmp_path / "rej.jsonl"
+    s = summary(run.ok("import", "customers", f, "--rejects", rej, "--json"))
+    assert (s["inserted"], s["rejected"]) == (1, 1)
+    [line] = rej.read_text(encoding="utf-8").splitlines()
+    r = json.loads(line)
+    assert r["record"] == 2 and r["row"] == {"email": "bad", "name": "B"} and "email" in r["reason"]
+
+
+def test_tags_and_created_at(run, tmp_path, db_path):
+    f = write(tmp_path / "c.csv", 'email,name,tags,created_at\na@example.com,A,"VIP, Wholesale,vip",2024-05-01T08:00:00Z\n')
+    run.ok("import", "customers", f)
+    conn = sqlite3.connect(db_path)
+    assert [r[0] for r in conn.execute("SELECT tag FROM customer_tags ORDER BY tag")] == ["vip", "wholesale"]
+    assert conn.execute("SELECT created_at FROM customers").fetchone()[0] == "2024-05-01T08:00:00Z"
+    g = write(tmp_path / "d.csv", "email,name,tags\na@example.com,A,wholesale\n")
+    s = summary(run.ok("import", "customers", g, "--json"))
+    assert s["updated"] == 1
+    assert [r[0] for r in conn.execute("SELECT tag FROM customer_tags")] == ["wholesale"]
+
+
+def test_json_array_errors_name_the_record(run, tmp_path, db_path):
+    f = write(tmp_path / "c.json", '[{"email": "a@example.com", "name": "A"}, {"email": "x", "name": "B"},'
+                                   ' {"email": "A@example.com", "name": "C"}]')
+    r = run("import", "customers", f)
+    assert r.exit_code == 65
+    assert "record 2, column 'email': not a valid e-mail address" in r.stderr
+    assert "record 3, column 'email': the same e-mail as record 1" in r.stderr

@@ -483,6 +483,8 @@ class Reader:
         self.text = io.TextIOWrapper(tap, encoding=encoding, errors="strict", newline="")
         self.text._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]
         self.nul_check = self.nul_possible()
+        # a JSON array may hold many objects on one line: its rows are numbered by record
+        self.unit = "record" if fmt == "json" else "line"
 
     def nul_possible(self) -> bool:
         return self.tap.nul_seen or codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32"))
@@ -668,6 +670,7 @@ class Reader:
                                "for one object per line use --format jsonl")
         pos += 1
         first = True
+        record = 0
         while True:
             skip()
             if pos >= len(buf):
@@ -691,10 +694,10 @@ class Reader:
                     msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                     raise InvalidInput(f"line {line}: not valid JSON ({msg})",
                                        "the file must be one JSON array of objects") from None
-            start_line = line
             line += buf.count("\n", pos, end)
             pos = end
-            yield self._object_row(start_line, obj)
+            record += 1
+            yield self._object_row(record, obj)
         skip()
         if pos < len(buf):
             raise InvalidInput(f"line {line}: there is more after the JSON array's end")
@@ -2027,7 +2030,12 @@ def _chain_first(first: Row | None, rest: Iterator[Row]) -> Iterator[Row]:
     yield from rest
 
 
-def _error_lines(conn: sqlite3.Connection, plan: _Plan, limit: int) -> list[str]:
+def _units(text: str, unit: str) -> str:
+    """Rules say 'line N'; in a JSON array the rows are records."""
+    return text if unit == "line" else re.sub(r"\bline (\d+)", unit + r" \1", text)
+
+
+def _error_lines(conn: sqlite3.Connection, plan: _Plan, limit: int, unit: str = "line") -> list[str]:
     out = []
     for r in conn.execute("SELECT line, field, rule FROM stage.errors ORDER BY line, rowid LIMIT ?", (limit,)):
         f = r["field"]
@@ -2035,7 +2043,7 @@ def _error_lines(conn: sqlite3.Connection, plan: _Plan, limit: int) -> list[str]
             label = f"column {f[1:]!r}"
         else:
             label = plan.label(f)
-        out.append(f"line {r['line']}" + (f", {label}" if label else "") + f": {r['rule']}")
+        out.append(f"{unit} {r['line']}" + (f", {label}" if label else "") + f": {_units(r['rule'], unit)}")
     return out
 
 
@@ -2061,7 +2069,8 @@ def _write_rejects(conn: sqlite3.Connection, plan: _Plan, reader: Reader, path: 
             else:
                 for r in rows:
                     obj = json.loads(r["raw"]) if r["raw"] else None
-                    f.write(json.dumps({"line": r["line"], "reason": r["reason"] or "rejected", "row": obj},
+                    f.write(json.dumps({reader.unit: r["line"], "reason": _units(r["reason"] or "rejected", reader.unit),
+                                        "row": obj},
                                        ensure_ascii=False) + "\n")
                     n += 1
         os.chmod(tmp, 0o600)
@@ -2152,7 +2161,7 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             bad = conn.execute("SELECT count(*) FROM stage.rows WHERE bad").fetchone()[0]
             if bad and opts.rejects is None:
                 summary.errors_total = conn.execute("SELECT count(*) FROM stage.errors").fetchone()[0]
-                summary.errors = _error_lines(conn, plan, SHOW_ERRORS)
+                summary.errors = _error_lines(conn, plan, SHOW_ERRORS, reader.unit)
                 summary.rejected = bad
                 summary.status = "failed"
                 raise _Invalid()
@@ -2166,7 +2175,7 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
                               if k not in ("inserted", "updated", "unchanged")}
             summary.rejected = conn.execute("SELECT count(*) FROM stage.rows WHERE bad").fetchone()[0]
             summary.errors_total = conn.execute("SELECT count(*) FROM stage.errors").fetchone()[0]
-            summary.errors = _error_lines(conn, plan, SHOW_ERRORS)
+            summary.errors = _error_lines(conn, plan, SHOW_ERRORS, reader.unit)
             if summary.rejected and opts.rejects is None:  # refused by a library rule while applying
                 summary.status = "failed"
                 summary.inserted = summary.updated = summary.unchanged = 0
