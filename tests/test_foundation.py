@@ -167,3 +167,20 @@ def test_wal_and_shm_are_0600_whatever_the_umask(tmp_path):
     assert files.get("x.db") == 0o600
     assert all(mode == 0o600 for mode in files.values()), files
     assert stat.S_IMODE((tmp_path / "u").stat().st_mode) == 0o700
+
+
+def test_pipe_into_head_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "pipe.db"
+    conn = db.connect(path)
+    with db.write_tx(conn):
+        conn.executemany(
+            "INSERT INTO customers (name, name_key, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            [(f"C{i}", f"c{i}", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z") for i in range(20000)])
+    conn.close()
+    cmd = f"{sys.executable} -m salescrm --db {path} customer list --limit 0 | head -1"
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert r.stdout.startswith("id,"), r.stdout
+    assert r.stderr == "" and r.returncode == 0

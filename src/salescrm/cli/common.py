@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer import _click
 from typer.core import TyperGroup
+from typer.exceptions import Abort
 
 from salescrm.errors import ExitCode, SalesError, from_sqlite
 
@@ -102,6 +103,11 @@ def _fail(code: int, text: str, args: list[str] | None) -> int:
     return int(code)
 
 
+class _BrokenPipe(Exception):
+    """Stdout was closed by the reader (``| head``).  Not an OSError, so
+    Typer's own handler (which exits 1) lets it through to ours."""
+
+
 class SalesGroup(TyperGroup):
     """The root group: runs Typer in non-standalone mode and turns every
     failure into one line on stderr and a documented exit code."""
@@ -120,6 +126,12 @@ class SalesGroup(TyperGroup):
             sys.exit(code)
         return code
 
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _BrokenPipe() from None
+
     def _run(self, argv: list[str], prog_name: str | None, complete_var: str | None, **extra: Any) -> int:
         try:
             rv = super().main(args=argv, prog_name=prog_name or "salescrm",
@@ -134,9 +146,9 @@ class SalesGroup(TyperGroup):
             return _fail(ExitCode.USAGE, exc.format_message() + hint, argv)
         except _click.exceptions.ClickException as exc:
             return _fail(exc.exit_code, exc.format_message(), argv)
-        except (_click.exceptions.Abort, KeyboardInterrupt):
+        except (Abort, KeyboardInterrupt):
             return _fail(ExitCode.INTERRUPTED, "interrupted; nothing was changed by the unfinished step", argv)
-        except BrokenPipeError:
+        except (BrokenPipeError, _BrokenPipe):
             _silence_stdout()
             return 0
         except sqlite3.Error as exc:
