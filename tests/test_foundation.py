@@ -180,7 +180,7 @@ def test_pipe_into_head_ends_quietly(tmp_path):
             "INSERT INTO customers (name, name_key, created_at, updated_at) VALUES (?, ?, ?, ?)",
             [(f"C{i}", f"c{i}", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z") for i in range(20000)])
     conn.close()
-    cmd = f"{sys.executable} -m salescrm --db {path} customer list --limit 0 | head -1"
+    cmd = f"{sys.executable} -m salescrm --db {path} customer list --limit 20000 | head -1"
     r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60)
     assert r.stdout.startswith("id,"), r.stdout
     assert r.stderr == "" and r.returncode == 0
