@@ -68,6 +68,7 @@ MAX_JSON_OBJECT = 1 << 24   # bytes of one JSON object
 SHOW_ERRORS = 20            # error lines printed; the rest are counted
 BATCH = 5000
 CACHE_KIB = 96 * 1024       # page cache of the import's write transaction
+CACHE_ENTRIES = 100_000     # parsed values remembered per field while reading
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -236,7 +237,7 @@ def converter(f: Field, opts: ParseOptions) -> Callable[[str | None], Any]:
         except KeyError:
             pass
         value = parse(raw)  # type: ignore[arg-type]
-        if len(cache) > 200_000:
+        if len(cache) > CACHE_ENTRIES:
             cache.clear()
             cache[None] = cache[""] = None
         cache[raw] = value
@@ -2118,6 +2119,7 @@ def run(conn: sqlite3.Connection, db_path: Path | None, opts: Options) -> Summar
                     conn.execute("BEGIN")
                     summary.rows = _stage(conn, reader, plan, ad, opts)
                     conn.execute("COMMIT")
+                    plan.slots.clear()  # the parse caches: not needed any more, free them for the write
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
