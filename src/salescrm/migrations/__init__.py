@@ -6,4 +6,5 @@ MIGRATIONS = [
     "m0001_core",
     "m0002_orders",
     "m0003_imports",
+    "m0004_plans",
 ]
