@@ -17,6 +17,7 @@ from salescrm.cli import settings as settingscli
 from salescrm.cli import stock as stockcli
 from salescrm.cli import io as iocli
 from salescrm.cli import plan as plancli
+from salescrm.cli import market as marketcli
 from salescrm.cli import report as reportcli
 from salescrm.cli.common import STATE, SalesGroup
 
@@ -82,6 +83,8 @@ app.add_typer(iocli.import_app, name="import", help="Import customers, products,
 app.add_typer(iocli.export_app, name="export", help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or JSON lines.")
 app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes commit (order.paid, import.finished, ...).")
 app.add_typer(plancli.app, name="plan", short_help="Sales plans: targets, attainment, run-rate, budget.")
+marketcli.register_price(productcli.app)
+app.add_typer(marketcli.app, name="market", short_help="Competitors' prices and where ours stands.")
 app.add_typer(reportcli.app, name="report", help=reportcli.REPORT_HELP, short_help="Reports: sales, customers, orders, inventory, plans, stats, forecast, reorder, next customers.")
 app.command("dashboard", help="Today on one screen: revenue this month (vs plan), open orders, overdue receivables, low stock, top customers, 12 months of revenue.")(reportcli.dashboard)
 
