@@ -63,6 +63,8 @@ DIMENSIONS = PERIODS + ORDER_DIMS + LINE_DIMS
 MEASURES = ("orders", "units", "revenue", "discounts", "cost", "margin", "margin_pct", "aov")
 
 BOOKED_SQL = ", ".join(f"'{s}'" for s in lifecycle.BOOKED)  # constants, not user input
+#: Open orders: confirmed and not yet closed (delivered but unpaid included).
+OPEN_SQL = ", ".join(f"'{s}'" for s in lifecycle.RECEIVABLE)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -490,7 +492,10 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
     others = [d for d in dims if d not in PERIODS]
     # Group by the day and roll up here, unless that would bring back a row per
     # day and customer (or product): then let SQL group by the bucket itself.
-    by_bucket_in_sql = bool(periods) and any(d in _HIGH_CARDINALITY for d in others)
+    # On the shipped and collected bases one order can fall on several days of
+    # a period: count its orders per period in SQL, not per day.
+    by_bucket_in_sql = bool(periods) and (any(d in _HIGH_CARDINALITY for d in others)
+                                          or (spec.basis != "booked" and len(periods) == 1))
     if spec.basis == "booked":
         day = "o.order_date"
     elif spec.basis == "shipped":

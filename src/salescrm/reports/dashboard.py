@@ -2,7 +2,7 @@
 
 Revenue this month (booked, month to date) against the same days of the
 previous month and, when plans exist, against every revenue plan running
-today; open orders; overdue receivables; stock at or below its reorder
+today; open orders (as in ``report orders open``); overdue receivables; stock at or below its reorder
 level; the top customers of the last 90 days; revenue for the last twelve
 months.  Each figure is one indexed query.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 from salescrm.reports.common import (
     BOOKED_SQL,
+    OPEN_SQL,
     Filters,
     Range,
     Spec,
@@ -65,7 +66,7 @@ def dashboard(conn: sqlite3.Connection, *, today: date, currency: str) -> dict[s
 
     open_orders = conn.execute(
         "SELECT count(*), coalesce(sum(total_cents - returned_cents), 0) FROM orders"
-        " WHERE status IN ('confirmed', 'partially_shipped', 'shipped') AND currency = ?", (currency,)).fetchone()
+        f" WHERE status IN ({OPEN_SQL}) AND currency = ?", (currency,)).fetchone()
     to_ship = conn.execute(
         "SELECT count(*) FROM orders WHERE status = 'confirmed' AND currency = ?", (currency,)).fetchone()[0]
     # the condition of the partial index orders_unpaid_date, then the due date

@@ -70,6 +70,9 @@ def inventory(conn: sqlite3.Connection, *, as_of: date, window: int = 90, catego
             Col("unit_cost", "money"), Col("stock_value", "money"), Col("sold", "int", f"sold {window}d"),
             Col("per_day", "decimal"), Col("days_of_cover", "decimal", "days of cover"), Col("currency")]
     notes: list[str] = []
+    low = sum(1 for x in rows if x["low"])
+    if low:
+        notes.append(f"{low:,} item{'s' if low != 1 else ''} at or below the reorder level")
     sums = ("on_hand", "reserved", "available", "stock_value", "sold")
     if limit is not None and len(rows) > limit:
         rest = rows[limit:]
@@ -85,8 +88,5 @@ def inventory(conn: sqlite3.Connection, *, as_of: date, window: int = 90, catego
     totals["currency"] = currency
     for k in sums:
         totals[k] = sum(x[k] or 0 for x in rows)
-    low = sum(1 for x in rows if x.get("low"))
-    if low:
-        notes.append(f"{low:,} item{'s' if low != 1 else ''} at or below the reorder level")
     return Report(f"Inventory as of {as_of} (demand from the last {window} days)", cols, rows, totals,
                   measure="stock_value", label="sku", notes=notes)

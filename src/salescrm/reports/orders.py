@@ -18,6 +18,7 @@ from salescrm import lifecycle
 from salescrm.errors import UsageError
 from salescrm.output import Col
 from salescrm.reports.common import (
+    OPEN_SQL,
     PERIODS,
     Report,
     Spec,
@@ -34,9 +35,7 @@ from salescrm.reports.common import (
 )
 
 AGEING_BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
-_RECEIVABLE = ", ".join(f"'{s}'" for s in lifecycle.RECEIVABLE)
-_OPEN = ", ".join(f"'{s}'" for s in (lifecycle.CONFIRMED, lifecycle.PARTIALLY_SHIPPED, lifecycle.SHIPPED,
-                                      lifecycle.DELIVERED))
+_OPEN = OPEN_SQL
 
 
 def _where(spec: Spec, *, dates: bool = True) -> tuple[list[str], list[Any], str]:

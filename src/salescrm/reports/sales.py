@@ -222,6 +222,8 @@ def _table(conn, spec, dims, data, *, compare, sort, limit, measure) -> Report:
     if compare:
         cspec, shift = _compare_spec(spec, compare, dims[0] if dims[0] in PERIODS else None)
         prev = aggregate(conn, cspec, dims)
+        if dims[0] in PERIODS:
+            _fill_periods(prev, dims[0], cspec.range, spec.basis)  # a period without sales compares as zero
         mapped: dict[tuple, Measures] = {}
         for k, m in prev.items():
             nk = (shift(k[0]),) if dims[0] in PERIODS else k
