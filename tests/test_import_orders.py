@@ -199,3 +199,40 @@ def test_payments_import(run, tmp_path, db_path):
     text = (tmp_path / "rej.csv").read_text()
     assert "fully paid" in text and "no such order" in text and "draft" in text
     check_db(db_path)
+
+
+def test_killed_in_the_middle_of_writing_orders(run, tmp_path, db_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    setup_shop(run)
+    before = snapshot(db_path)
+    big = tmp_path / "big.csv"
+    with open(big, "w", encoding="utf-8") as out:
+        out.write(LINES_HEADER)
+        for i in range(5000):
+            out.write(f"K-{i},2026-06-01,anna@example.de,online,TEA-250,1,5.90,\n")
+    marker = tmp_path / "paused"
+    env = {**os.environ, "SALESCRM_DB": str(db_path), "SALESCRM_TEST_PAUSE": "import-mid-apply",
+           "SALESCRM_TEST_PAUSE_FILE": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-m", "salescrm", "import", "orders", str(big)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "never paused"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # 2,000 orders are written, not committed
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    check_db(db_path)
+    assert snapshot(db_path) == before
+    s = summary(run.ok("import", "orders", big, "--json"))
+    assert s["inserted"] == 5000
