@@ -376,3 +376,16 @@ def test_show_formats(run, orders_in_every_state):
     assert one[0]["number"] == n and one[0]["total"] == "13.33"
     r = run("order", "show", "SO-999999")
     assert r.exit_code == 1 and "no order 'SO-999999'" in r.stderr
+
+
+def test_tax_inclusive_documents_say_so(run, db_path):
+    setup_catalogue(run)
+    run.ok("settings", "set", "tax_inclusive", "true")
+    n = run.ok("order", "create", "-c", "1", "--line", "MUG-01:1@11.30", "--note", "<b>fragile</b> | top").stdout.strip()
+    md = run.ok("order", "quote", n).stdout
+    assert "Prices include tax" in md and "Tax included: 1.30 EUR on 10.00 net" in md
+    assert "| **Total** | **11.30 EUR** |" in md
+    assert "Notes: \\<b\\>fragile\\</b\\> \\| top" in md  # Markdown-escaped
+    html = run.ok("order", "quote", n, "--html").stdout
+    assert "&lt;b&gt;fragile&lt;/b&gt;" in html and "<b>fragile" not in html
+    assert "Lines (incl. tax)" in html

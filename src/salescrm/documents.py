@@ -69,9 +69,15 @@ def build(conn: sqlite3.Connection, order: int | str, kind: str, invoice: dict |
         })
     totals: list[tuple[str, int]] = []
     if o["discount_cents"]:
+        totals.append(("Lines before discounts" + (" (incl. tax)" if inclusive else ""), o["gross_cents"]))
         totals.append(("Line discounts", -o["discount_cents"]))
-    totals.append(("Subtotal (excl. tax)", o["subtotal_cents"]))
-    totals.append(("Tax", o["tax_cents"]))
+    if inclusive:
+        totals.append(("Lines (incl. tax)", o["subtotal_cents"] + o["tax_cents"]))
+        tax_note += (f" Tax included: {money.fmt_human(o['tax_cents'])} {o['currency']}"
+                     f" on {money.fmt_human(o['subtotal_cents'])} net.")
+    else:
+        totals.append(("Subtotal (excl. tax)", o["subtotal_cents"]))
+        totals.append(("Tax", o["tax_cents"]))
     for a in adj:
         totals.append((a["description"], a["amount_cents"]))
     if o["shipping_cents"]:
@@ -166,7 +172,7 @@ def markdown(doc: Document) -> str:
         lab, val = _md(label), f"{_m(cents)} {doc.currency}"
         out.append(f"| **{lab}** | **{val}** |" if strong else f"| {lab} | {val} |")
     out += ["", f"_{doc.tax_note}_", ""]
-    out += [_md(t) for t in doc.terms]
+    out.append("  \n".join(_md(t) for t in doc.terms))
     if doc.notes:
         out += ["", f"Notes: {_md(doc.notes)}"]
     return "\n".join(out).rstrip() + "\n"

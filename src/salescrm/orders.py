@@ -287,7 +287,7 @@ def _event(conn: sqlite3.Connection, order_id: int, kind: str, detail: str | Non
     conn.execute(
         "INSERT INTO order_events (order_id, at, os_user, kind, from_status, to_status, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (order_id, db.now_iso(), db.os_user(), kind, from_status, to_status, detail),
+        (order_id, db.now_iso(), stock.os_user(), kind, from_status, to_status, detail),
     )
 
 

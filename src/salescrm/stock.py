@@ -20,6 +20,7 @@ movements (``db check``).  The ledger is append-only.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -36,6 +37,12 @@ ON_HAND_SQL = (
     " WHEN 'ship' THEN -qty ELSE 0 END"
 )
 RESERVED_SQL = "CASE kind WHEN 'reserve' THEN qty WHEN 'release' THEN -qty WHEN 'ship' THEN -qty ELSE 0 END"
+
+
+@functools.lru_cache(maxsize=1)
+def os_user() -> str:
+    """``db.os_user()`` once per process (a passwd lookup each time is slow)."""
+    return db.os_user()
 
 
 def parse_qty(text: str | int, *, field: str = "quantity", allow_negative: bool = False) -> int:
@@ -77,7 +84,7 @@ def record(
     cur = conn.execute(
         "INSERT INTO stock_movements (product_id, kind, qty, order_id, line_id, reason, at, os_user)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (product_id, kind, qty, order_id, line_id, reason, at or db.now_iso(), db.os_user()),
+        (product_id, kind, qty, order_id, line_id, reason, at or db.now_iso(), os_user()),
     )
     return int(cur.lastrowid or 0)
 

@@ -72,6 +72,7 @@ CREATE INDEX orders_customer_date ON orders(customer_id, order_date);
 CREATE INDEX orders_channel_date ON orders(channel, order_date);
 CREATE INDEX orders_salesperson_date ON orders(salesperson, order_date);
 CREATE INDEX orders_due ON orders(due_date) WHERE due_date IS NOT NULL;
+CREATE INDEX orders_total ON orders(total_cents - returned_cents);     -- order list --sort total
 CREATE INDEX orders_unpaid_date ON orders(order_date)
     WHERE status NOT IN ('draft', 'cancelled') AND paid_cents < total_cents - returned_cents;
 
