@@ -88,9 +88,8 @@ def split_sql(script: str) -> list[str]:
     return statements
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    migrations = _migrations()
-    target = len(migrations)
+def _refuse_newer(conn: sqlite3.Connection) -> None:
+    target = schema_version()
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > target:
         raise DatabaseRefused(
@@ -98,6 +97,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
             f"understands ({target})",
             "upgrade salescrm; the file was left untouched",
         )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    migrations = _migrations()
+    target = len(migrations)
+    _refuse_newer(conn)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == target:
         return
     with write_tx(conn, audit=False):
@@ -140,16 +146,34 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 def _create_file(path: Path) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-    except FileExistsError:
-        pass
-    except OSError as exc:
+        _private_dirs(path.parent)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except FileExistsError:  # another process made it first
+            pass
+    except OSError as exc:  # a parent that is a file, no permission, ...
         raise IOFailure(
             f"cannot create the database at {path}: {exc.strerror}",
             "choose a writable place with --db or SALESCRM_DB",
         ) from None
+
+
+def _private_dirs(folder: Path) -> None:
+    """``mkdir -p`` where every folder we create is 0700 whatever the umask
+    (``Path.mkdir(parents=True)`` makes the parents with the umask's mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)
 
 
 def connect(path: Path | str | None = None, *, write: bool = True) -> sqlite3.Connection:
@@ -168,6 +192,7 @@ def connect(path: Path | str | None = None, *, write: bool = True) -> sqlite3.Co
         raise IOFailure(f"{path} is a directory, not a database file", "give a file path to --db")
     if not path.exists():
         _create_file(path)
+    conn = None
     try:
         conn = sqlite3.connect(
             str(path),
@@ -177,12 +202,17 @@ def connect(path: Path | str | None = None, *, write: bool = True) -> sqlite3.Co
         )
         _configure(conn)
         _check_ours(conn)
+        _refuse_newer(conn)  # before switching the journal mode: a refused file stays byte for byte
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode.lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         _migrate(conn)
-    except sqlite3.Error as exc:
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        if not isinstance(exc, sqlite3.Error):
+            raise
         err = from_sqlite(exc)
         if err is None:
             raise
