@@ -17,10 +17,16 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from salescrm.errors import DatabaseRefused, IOFailure, SalesError, from_sqlite
+from salescrm.errors import Busy, DatabaseRefused, IOFailure, SalesError, from_sqlite
 
 APPLICATION_ID = 0x5343524D  # "SCRM"
+#: How long a write waits for another writer's lock before giving up (exit 75).
 BUSY_TIMEOUT_MS = 5000
+#: How long a write keeps waiting while an *import* holds the lock: an import
+#: applies all its rows in one transaction (200k customers: a minute or more),
+#: so a write queued behind it waits for it instead of failing after 5 s.
+#: ``SALESCRM_IMPORT_WAIT`` (seconds) overrides it.
+IMPORT_WAIT_SECONDS = 1800
 ENV_VAR = "SALESCRM_DB"
 
 #: Command being run, for the audit trail ("customer add"); set by the CLI.
@@ -229,10 +235,7 @@ def write_tx(conn: sqlite3.Connection, *, audit: bool = True) -> Iterator[sqlite
     any exception (KeyboardInterrupt included)."""
     if conn.in_transaction:
         raise RuntimeError("write_tx does not nest")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        raise (from_sqlite(exc) or exc) from None
+    _begin_immediate(conn)
     try:
         yield conn
         pause_point("before-commit")
@@ -245,6 +248,63 @@ def write_tx(conn: sqlite3.Connection, *, audit: bool = True) -> Iterator[sqlite
             if err is not None:
                 raise err from exc
         raise
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to the busy timeout for another
+    writer, and for as long as a running import holds the lock (up to
+    ``IMPORT_WAIT_SECONDS``): then ``Busy`` (exit 75)."""
+    deadline: float | None = None
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            err = from_sqlite(exc) or exc
+            if not isinstance(err, Busy) or not import_running(conn):
+                raise err from None
+            import time
+
+            if deadline is None:
+                wait = float(os.environ.get("SALESCRM_IMPORT_WAIT", IMPORT_WAIT_SECONDS))
+                deadline = time.monotonic() + wait
+            elif time.monotonic() > deadline:
+                raise Busy("an import has held the database for too long",
+                           "try again when it has finished") from None
+
+
+def import_running(conn: sqlite3.Connection) -> bool:
+    """Whether an import holds the lock file beside this database (see
+    ``importer.import_lock``: ``<database>.import-lock``, flock'ed)."""
+    import fcntl
+
+    row = conn.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()
+    if not row or not row[0]:
+        return False
+    lock = Path(row[0] + ".import-lock")
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also drops our shared lock
+    return False
+
+
+def checkpoint(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database file and truncate the WAL to zero
+    bytes (``wal_checkpoint(TRUNCATE)``; waits for readers up to the busy
+    timeout).  False if another connection kept it from completing."""
+    if conn.in_transaction:
+        raise RuntimeError("checkpoint runs outside a transaction")
+    busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
 
 
 def audit(conn: sqlite3.Connection, action: str, entity: str, entity_id: object) -> None:
