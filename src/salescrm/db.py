@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import importlib
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -371,18 +372,72 @@ def info(conn: sqlite3.Connection, path: Path) -> dict:
     }
 
 
+#: Columns holding money (integer cents), by name, in any table.
+MONEY_COLUMN = re.compile(r"(_cents|price|cost|amount|credit_limit|budget)$")
+
+
+def money_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool]]:
+    """``(table, column, declared type, table is STRICT)`` of every money column."""
+    out = []
+    for name, strict in conn.execute(
+        "SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND type = 'table'"
+        " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ):
+        for col in conn.execute("SELECT name, type FROM pragma_table_info(?)", (name,)):
+            if MONEY_COLUMN.search(col[0]):
+                out.append((name, col[0], col[1].upper(), bool(strict)))
+    return out
+
+
+def check_money(conn: sqlite3.Connection) -> list[str]:
+    """Money is INTEGER cents in STRICT tables, and every stored value is an
+    integer (``typeof``): a REAL or TEXT amount means someone wrote past our
+    schema (another tool, a damaged or hand-edited file)."""
+    problems = []
+    for table, col, decl, strict in money_columns(conn):
+        if decl != "INTEGER" or not strict:
+            problems.append(f"money: {table}.{col} is declared {decl or 'untyped'}"
+                            f"{'' if strict else ' in a table that is not STRICT'}")
+        q_table, q_col = '"' + table.replace('"', '""') + '"', '"' + col.replace('"', '""') + '"'
+        n = conn.execute(  # names from the schema, never from input
+            f"SELECT count(*) FROM {q_table} WHERE {q_col} IS NOT NULL AND typeof({q_col}) <> 'integer'"
+        ).fetchone()[0]
+        if n:
+            problems.append(f"money: {table}.{col} holds {n} value{'s' if n != 1 else ''} that are not integer cents")
+    return problems
+
+
 def check(conn: sqlite3.Connection) -> list[str]:
-    """Every problem found, as text without personal data; empty when healthy."""
+    """Every problem found, as text without personal data; empty when healthy.
+
+    A damaged file can make a check's own query fail; that is reported as a
+    problem too (never as a crash), and the other checks still run."""
     problems: list[str] = []
-    rows = conn.execute("PRAGMA integrity_check").fetchall()
-    if [r[0] for r in rows] != ["ok"]:
-        problems += [f"integrity: {r[0]}" for r in rows]
-    for r in conn.execute("PRAGMA foreign_key_check"):
-        problems.append(f"foreign key: {r[0]} row {r[1]} points at a missing {r[2]}")
+
+    def guarded(name: str, fn) -> None:
+        try:
+            problems.extend(fn())
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"{name}: could not run ({exc})")
+
+    def integrity() -> list[str]:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+        if [r[0] for r in rows] == ["ok"]:
+            return []
+        lines = [line.strip() for r in rows for line in str(r[0]).splitlines()]
+        return [f"integrity: {line}" for line in lines if line and not line.startswith("***")]
+
+    def foreign_keys() -> list[str]:
+        return [f"foreign key: {r[0]} row {r[1]} points at a missing {r[2]}"
+                for r in conn.execute("PRAGMA foreign_key_check")]
+
+    guarded("integrity", integrity)
+    guarded("foreign keys", foreign_keys)
+    guarded("money", lambda: check_money(conn))
     for name in EXTRA_CHECKS:
         module, func = name.split(":")
-        problems += getattr(importlib.import_module(module), func)(conn)
-    return problems
+        guarded(name, lambda: getattr(importlib.import_module(module), func)(conn))
+    return list(dict.fromkeys(problems))  # the same problem found twice is listed once
 
 
 def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> int:
