@@ -462,9 +462,18 @@ def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> int:
         os.chmod(tmp, 0o600)
         os.replace(tmp, dest)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove_with_journals(tmp)
         raise IOFailure(f"cannot write the backup {dest}: {exc.strerror}") from None
     except sqlite3.Error as exc:
-        tmp.unlink(missing_ok=True)
-        raise (from_sqlite(exc) or IOFailure(f"backup failed: {exc}")) from None
+        _remove_with_journals(tmp)
+        err = from_sqlite(exc)
+        if isinstance(err, IOFailure):  # the copy could not be written (disk full, ...), not our database
+            raise IOFailure(f"cannot write the backup {dest}: {exc}", "check the space and permissions there") from None
+        raise (err or IOFailure(f"backup failed: {exc}")) from None
     return dest.stat().st_size
+
+
+def _remove_with_journals(path: Path) -> None:
+    """A failed copy leaves no file behind, nor its rollback journal."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)

@@ -85,6 +85,11 @@ class DatabaseRefused(SalesError):
     exit_code = ExitCode.DB_REFUSED
 
 
+#: SQLite's extended codes for a failed write (Python 3.11+ names them).
+_WRITE_ERRORS = ("SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_SHMSIZE",
+                 "SQLITE_IOERR_DIR_FSYNC", "SQLITE_FULL")
+
+
 def from_sqlite(exc: Exception) -> SalesError | None:
     """Translate a sqlite3 exception into one of ours, or None if unknown."""
     import sqlite3
@@ -102,6 +107,11 @@ def from_sqlite(exc: Exception) -> SalesError | None:
             )
         if "disk is full" in text or "full" in text:
             return IOFailure("the disk is full", "free some space and try again")
+        if getattr(exc, "sqlite_errorname", "") in _WRITE_ERRORS:  # EFBIG, EIO on write: no "full" in the text
+            return IOFailure(
+                "cannot write the database: the disk is full, the file too large, or the disk failing",
+                "free some space and try again",
+            )
         if "disk i/o" in text or "unable to open" in text:
             return IOFailure(
                 f"cannot read or write the database: {exc}",
