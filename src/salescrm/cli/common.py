@@ -164,6 +164,8 @@ class SalesGroup(TyperGroup):
             return _fail(ExitCode.IO_ERR, f"I/O error{where}: {exc.strerror or exc}", argv)
         except MemoryError:
             return _fail(ExitCode.IO_ERR, "out of memory", argv)
+        except OverflowError:  # an id or count beyond SQLite's 64-bit integers reached a query
+            return _fail(ExitCode.USAGE, "a number given is too large (at most 9223372036854775807)", argv)
         except Exception as exc:  # a bug: still one line unless --debug
             return _fail(
                 ExitCode.REFUSED,
