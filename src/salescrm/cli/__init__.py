@@ -18,6 +18,7 @@ from salescrm.cli import stock as stockcli
 from salescrm.cli import io as iocli
 from salescrm.cli import plan as plancli
 from salescrm.cli import market as marketcli
+from salescrm.cli import privacy as privacycli
 from salescrm.cli import report as reportcli
 from salescrm.cli.common import STATE, SalesGroup
 
@@ -79,6 +80,7 @@ app.add_typer(ordercli.app, name="order", help="Orders: create, confirm, ship, d
 app.add_typer(settingscli.app, name="settings", help="Settings: seller details, payment terms, tax mode, discount limit, channels.")
 app.command("demo", help="Build a demo database with realistic data and show what salescrm can do.")(demo.demo)
 customer.register_agenda(app)
+privacycli.register(customer.app)
 app.add_typer(iocli.import_app, name="import", help="Import customers, products, orders or payments from CSV, TSV, JSON or JSON lines: all or nothing, idempotent.")
 app.add_typer(iocli.export_app, name="export", help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or JSON lines.")
 app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes commit (order.paid, import.finished, ...).")
