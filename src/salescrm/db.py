@@ -121,6 +121,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             for statement in split_sql(sql):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
+            pause_point("migration")  # tests: killed half-way through an upgrade
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
