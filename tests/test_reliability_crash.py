@@ -213,9 +213,15 @@ def test_kill_during_export_leaves_no_partial_file(tmp_path):
 def test_kill_during_customer_export_leaves_no_partial_file(tmp_path):
     path = tmp_path / "crm.db"
     ids = seeded(path)
-    out = tmp_path / "sar.json"
-    proc = start("customer", "export", ids["secret"], "-o", out, db_path=path)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
-    assert not out.exists() or out.read_text(encoding="utf-8").rstrip().endswith("}")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "sar.json"
+    before = snapshot(path)
+    kill_at("customer", "export", ids["secret"], "-o", out, point="export-before-rename", db_path=path,
+            tmp=tmp_path)
+    assert not out.exists()
+    (leftover,) = folder.iterdir()  # the whole text, under its temporary name, private
+    assert leftover.name.startswith(".sar.json.tmp-") and leftover.stat().st_mode & 0o077 == 0
+    assert snapshot(path) == before
+    r = cli("customer", "export", ids["secret"], "-o", out, db_path=path)
+    assert r.returncode == 0 and out.read_text(encoding="utf-8").rstrip().endswith("}")

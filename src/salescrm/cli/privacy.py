@@ -101,6 +101,9 @@ def _write_private(path: Path, text: str, *, force: bool) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
+        from salescrm import db
+
+        db.pause_point("export-before-rename")  # tests: killed with the file written but not in place
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
