@@ -19,6 +19,7 @@ from salescrm.cli import io as iocli
 from salescrm.cli import plan as plancli
 from salescrm.cli import market as marketcli
 from salescrm.cli import privacy as privacycli
+from salescrm.cli import promo as promocli
 from salescrm.cli import report as reportcli
 from salescrm.cli.common import STATE, SalesGroup
 
@@ -87,6 +88,7 @@ app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes comm
 app.add_typer(plancli.app, name="plan", short_help="Sales plans: targets, attainment, run-rate, budget.")
 marketcli.register_price(productcli.app)
 app.add_typer(marketcli.app, name="market", short_help="Competitors' prices and where ours stands.")
+app.add_typer(promocli.app, name="promo", short_help="Promotions, their precedence, explain and effectiveness.")
 app.add_typer(reportcli.app, name="report", help=reportcli.REPORT_HELP, short_help="Reports: sales, customers, orders, inventory, plans, stats, forecast, reorder, next customers.")
 app.command("dashboard", help="Today on one screen: revenue this month (vs plan), open orders, overdue receivables, low stock, top customers, 12 months of revenue.")(reportcli.dashboard)
 
