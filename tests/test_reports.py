@@ -733,3 +733,28 @@ def test_random_shop_shipped_and_collected(run, random_shop):
     assert int(Decimal(s["revenue"]) * 100) == truth["shipped_total"]
     (c,) = run.csv("--db", path, "report", "sales", "--by", "year", "--basis", "collected")
     assert int(Decimal(c["revenue"]) * 100) == truth["collected"]
+
+
+def test_compare_with_a_range_cut_inside_a_period(run, shop):
+    """From mid-January: January counts only from the 15th (O2, 35.60), but
+    February's previous period is the whole of January (83.60)."""
+    rows = sales(run, shop, "--by", "month", "--compare", "previous", "--from", "2026-01-15", "--to", "2026-03-31")
+    assert [(r["month"], r["revenue"], r["previous"]) for r in rows] == [
+        ("2026-01", "35.60", "0.00"), ("2026-02", "0.00", "83.60"), ("2026-03", "20.00", "0.00")]
+    rows = sales(run, shop, "--by", "quarter", "--compare", "last-year")
+    assert [(r["quarter"], r["revenue"], r["previous"]) for r in rows] == [("2026-Q1", "103.60", "")]
+
+
+def test_random_shop_open_orders_limit_sums_the_rest(run, random_shop):
+    path, _ = random_shop
+    rows = run.csv("--db", path, "report", "orders", "open", "--limit", "2", "--totals", "--sort", "-balance")
+    total = rows.pop()
+    conn = sqlite3.connect(path)
+    n, balance, to_ship = conn.execute(
+        "SELECT count(*), sum(total_cents - returned_cents - paid_cents),"
+        " (SELECT sum(qty - shipped_qty) FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE status IN"
+        " ('confirmed', 'partially_shipped', 'shipped', 'delivered'))) FROM orders"
+        " WHERE status IN ('confirmed', 'partially_shipped', 'shipped', 'delivered')").fetchone()
+    assert len(rows) == 3 and rows[2]["number"] == f"(other {n - 2})"
+    assert int(Decimal(total["balance"]) * 100) == balance and int(total["units_to_ship"]) == to_ship
+    assert Decimal(rows[0]["balance"]) >= Decimal(rows[1]["balance"])

@@ -4,6 +4,8 @@ the database is opened read-only (a missing file reads as an empty one)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -43,6 +45,15 @@ SortOpt = Annotated[str | None, typer.Option("--sort", help="Sort by a column: r
                                              show_default=False)]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="The day to measure from (default: today).",
                                              show_default=False)]
+
+
+@contextmanager
+def _db() -> Iterator[Any]:
+    """The database, read-only, tuned for one report."""
+    from salescrm.reports.common import tune
+
+    with open_db(write=False) as conn:
+        yield tune(conn)
 
 
 def _filters(conn, *, channel=None, category=None, region=None, salesperson=None, customer=None,
@@ -200,7 +211,7 @@ def sales_cmd(
     measure = _choice(measure, common.MEASURES, "--measure")
     cmp = _choice(compare, sales.COMPARES, "--compare") if compare else None
     rng = common.parse_range(start, end)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         f = _filters(conn, channel=channel, category=category, region=region, salesperson=salesperson,
                      customer=customer, currency=currency)
         report = sales.sales(conn, common.Spec(basis, rng, f), dims, compare=cmp, sort=sort, limit=limit,
@@ -264,7 +275,7 @@ def customers_top(
     from salescrm.reports import common, customers
 
     common.parse_range(start, end)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, category=category, region=region,
                      salesperson=salesperson, currency=currency)
         report = customers.top(conn, spec, limit=limit, sort=sort)
@@ -290,7 +301,7 @@ def customers_new(
 
     unit = _choice(by, common.PERIODS, "--by")
     common.parse_range(start, end)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = customers.new_vs_returning(conn, spec, unit)
     show(report, fmt, totals=totals, chart=chart)
@@ -315,7 +326,7 @@ def customers_inactive(
     from salescrm.reports import customers
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, None, None, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = customers.inactive(conn, spec, days=days, as_of=day, limit=limit, sort=sort)
     show(report, fmt, totals=totals, chart=chart)
@@ -341,7 +352,7 @@ def customers_rfm(
     from salescrm.reports import common, customers
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, None, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = customers.rfm(conn, spec, as_of=day, segment_filter=common.split_values(segment), limit=limit,
                                sort=sort)
@@ -365,7 +376,7 @@ def customers_segments(
     from salescrm.reports import customers
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, None, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = customers.segments(conn, spec, as_of=day)
     show(report, fmt, totals=totals, chart=chart)
@@ -393,7 +404,7 @@ def customers_abc(
     from salescrm.reports import customers
 
     pa, pb = money.parse_percent(a, field="--a"), money.parse_percent(b, field="--b")
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = customers.abc(conn, spec, a=pa, b=pb, limit=limit, summary=summary)
     show(report, fmt, totals=totals, chart=chart)
@@ -429,7 +440,7 @@ def orders_funnel(
     from salescrm.reports import common, orders
 
     common.parse_range(start, end)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, category=category, region=region, salesperson=salesperson,
                      customer=customer, currency=currency)
         report = orders.funnel(conn, spec)
@@ -457,7 +468,7 @@ def orders_open(
 
     common.parse_range(start, end)
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, region=region, salesperson=salesperson, customer=customer,
                      currency=currency)
         report = orders.open_orders(conn, spec, as_of=day, limit=limit, sort=sort)
@@ -483,7 +494,7 @@ def orders_cycle(
 
     unit = _choice(by, (*common.PERIODS, "all"), "--by")
     common.parse_range(start, end)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = orders.cycle(conn, spec, None if unit == "all" else unit)
     show(report, fmt, totals=totals, chart=chart)
@@ -509,7 +520,7 @@ def orders_ageing(
     from salescrm.reports import orders
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, None, None, channel=channel, region=region, salesperson=salesperson, customer=customer,
                      currency=currency)
         report = orders.ageing(conn, spec, as_of=day, by_customer=by_customer, limit=limit)
@@ -538,7 +549,7 @@ def inventory_cmd(
     from salescrm.reports import inventory
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         cats = _filters(conn, category=category).category
         report = inventory.inventory(conn, as_of=day, window=window, category=cats, low_only=low,
                                      include_services=services, sort=sort, limit=limit,
@@ -559,7 +570,7 @@ def plans_cmd(
     from salescrm.reports import plans_report
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         report = plans_report.plans(conn, today=day, current_only=current)
     show(report, fmt, totals=totals, chart=chart)
 
@@ -587,7 +598,7 @@ def stats_cmd(
     fld = _choice(field, stats.FIELDS, "--field")
     grp = _choice(by, stats.GROUPS, "--by") if by else None
     common.parse_range(start, end)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, category=category, region=region, salesperson=salesperson,
                      customer=customer, currency=currency)
         report = stats.stats(conn, spec, fld, grp)
@@ -619,7 +630,7 @@ def forecast_cmd(
     unit = _choice(by, tuple(forecast.UNITS), "--by")
     bas = _choice(basis, common.BASES, "--basis")
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, start, None, basis=bas, channel=channel, category=category, region=region,
                      salesperson=salesperson, currency=currency)
         report = forecast.forecast(conn, spec, unit=unit, periods=periods, as_of=day)
@@ -650,7 +661,7 @@ def reorder_cmd(
 
     level = money.parse_percent(service, field="--service")
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         cats = _filters(conn, category=category).category
         report = advice.reorder(conn, as_of=day, lead_time=lead_time, service=level, window=window, cover=cover,
                                 category=cats, all_items=all_items, limit=limit)
@@ -675,7 +686,7 @@ def next_customers_cmd(
     from salescrm.reports import advice
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         spec = _spec(conn, None, None, channel=channel, region=region, salesperson=salesperson, currency=currency)
         report = advice.next_customers(conn, spec, as_of=day, limit=limit)
     show(report, fmt, totals=totals, chart=chart)
@@ -696,7 +707,7 @@ def dashboard(*, as_of: AsOfOpt = None, fmt: FormatOpt = None) -> None:
     from salescrm.reports import dashboard as dash
 
     day = _as_of(as_of)
-    with open_db(write=False) as conn:
+    with _db() as conn:
         data = dash.dashboard(conn, today=day, currency=settings.get(conn, "currency"))
     opts = out(fmt)
     if resolve_format(opts.fmt) != "table":

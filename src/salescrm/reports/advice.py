@@ -41,7 +41,7 @@ from typing import Any
 
 from salescrm.errors import UsageError
 from salescrm.output import Col
-from salescrm.reports.common import BOOKED_SQL, Range, Report, Spec, div_round, filter_sql, order_revenue_sql
+from salescrm.reports.common import BOOKED_SQL, Range, Report, Spec, div_round, index_hint
 
 
 def _d2(x: float) -> Decimal:
@@ -107,20 +107,15 @@ def reorder(conn: sqlite3.Connection, *, as_of: date, lead_time: int = 14, servi
 
 
 def next_customers(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int | None = 20) -> Report:
-    from salescrm.reports.customers import _rfm_sql, segment
+    from salescrm.reports.customers import _customer_sql, quintile_scores, segment
 
-    where, params = filter_sql(spec.filters)
-    join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
-    sql = (f"SELECT o.customer_id, count(*) AS orders, sum({order_revenue_sql()}) AS revenue,"
-           f" min(o.order_date) AS first_order, max(o.order_date) AS last_order"
-           f" FROM orders o{join} WHERE +o.status IN ({BOOKED_SQL}) AND o.order_date <= ?"
-           + "".join(" AND " + w for w in where) + " GROUP BY o.customer_id HAVING count(*) >= 1")
-    stats = {r[0]: r for r in conn.execute(sql, [as_of.isoformat(), *params])}
-    slipping = set()
-    rsql, rparams = _rfm_sql(Spec(spec.basis, Range(None, as_of), spec.filters), as_of)
-    for r in conn.execute(rsql, rparams):
-        if segment(r["r"], r["f"]) in ("at risk", "cannot lose"):
-            slipping.add(r["customer_id"])
+    sql, params = _customer_sql(Spec(spec.basis, Range(None, as_of), spec.filters),
+                                hint=index_hint(conn, "orders_date"))
+    stats = {r["customer_id"]: r for r in conn.execute(sql, params)}
+    # RFM from the same figures (one pass over the orders)
+    r_score = quintile_scores({c: r["last_order"] for c, r in stats.items()})
+    f_score = quintile_scores({c: r["orders"] for c, r in stats.items()})
+    slipping = {c for c in stats if segment(r_score[c], f_score[c]) in ("at risk", "cannot lose")}
     cands = []
     for cid, r in stats.items():
         orders, revenue = r["orders"], r["revenue"]

@@ -112,10 +112,29 @@ def local_day_sql(col: str) -> str:
 
 
 def utc_bound(d: date, *, days: int = 0) -> str:
-    """The UTC instant (ISO text) of local midnight starting day ``d + days``,
-    widened by a day either way by the callers (the exact day test follows)."""
+    """The UTC instant (ISO text) at which the local day ``d + days`` begins."""
     local = datetime(d.year, d.month, d.day) + timedelta(days=days)
     return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tune(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Settings for one read-only report: a 32 MiB page cache (the default 2 MiB
+    re-reads the same pages from the OS for every join; more makes the sorts
+    hold more in memory for little gain).  Per connection; nothing is written."""
+    conn.execute("PRAGMA cache_size = -32768")
+    conn.execute("PRAGMA threads = 0")
+    return conn
+
+
+_HINTABLE = ("orders_date", "orders_customer_date", "payments_paid_at")
+
+
+def index_hint(conn: sqlite3.Connection, name: str) -> str:
+    """``INDEXED BY name`` when that index exists (names from a fixed list),
+    else nothing: the query stays correct either way."""
+    assert name in _HINTABLE
+    row = conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?", (name,)).fetchone()
+    return f" INDEXED BY {name}" if row else ""
 
 
 # --------------------------------------------------------------------------- periods
@@ -509,6 +528,8 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
         keys += [_dim_key(d, "f", "f") for d in others]
     else:
         keys += [_dim_key(d) for d in others]
+    if spec.basis == "collected" and not others and len(periods) <= 1:
+        return _collected_by_bucket(conn, spec, periods[0] if periods else None)
     rows = _run(conn, spec, keys, dims)
     out: dict[tuple, Measures] = {}
     for r in rows:
@@ -549,15 +570,34 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         if rng.end:
             where.append("o.order_date <= ?")
             params.append(rng.end.isoformat())
-        sql = (
-            f"SELECT {select_keys}count(DISTINCT o.id), sum(l.qty - l.returned_qty), sum({line_revenue_sql()}),"
-            f" sum({line_discount_sql()}), sum((l.qty - l.returned_qty) * l.unit_cost)"
-            f" FROM orders o JOIN order_lines l ON l.order_id = o.id"
-            + (" JOIN customers c ON c.id = o.customer_id" if need_c else "")
-            + (" JOIN products p ON p.id = l.product_id" if need_p else "")
-            + f" WHERE +o.status IN ({BOOKED_SQL}) AND " + " AND ".join(where)
-            + (f" GROUP BY {group}" if keys else "")
-        )
+        frm = (f" FROM orders o{index_hint(conn, 'orders_date')} JOIN order_lines l ON l.order_id = o.id"
+               + (" JOIN customers c ON c.id = o.customer_id" if need_c else "")
+               + (" JOIN products p ON p.id = l.product_id" if need_p else "")
+               + f" WHERE +o.status IN ({BOOKED_SQL}) AND " + " AND ".join(where))
+        kept = "(l.qty - l.returned_qty)"
+        if not [d for d in dims if d not in PERIODS]:
+            # by day (or not at all): a streaming aggregate in the order of orders(order_date)
+            sql = (f"SELECT {select_keys}count(DISTINCT o.id), sum({kept}), sum({line_revenue_sql()}),"
+                   f" sum({line_discount_sql()}), sum({kept} * l.unit_cost){frm}"
+                   + (f" GROUP BY {group}" if keys else ""))
+            return conn.execute(sql, params).fetchall()
+        # Otherwise the values are computed in a subquery that is not flattened
+        # (LIMIT -1), so that the planner keeps walking orders(order_date) with
+        # the lines in order, and the sort for the grouping holds small records.
+        aliased = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+        outer_keys = ", ".join(f"k{i}" for i in range(len(keys)))
+        if not any(d in LINE_DIMS for d in dims) and not need_p:
+            # order-level dimensions: one row per order first (streaming), then group
+            inner = (f"SELECT {aliased}, sum({kept}) AS u, sum({line_revenue_sql()}) AS r,"
+                     f" sum({line_discount_sql()}) AS d, sum({kept} * l.unit_cost) AS c{frm}"
+                     f" GROUP BY o.order_date, o.id LIMIT -1")
+            sql = (f"SELECT {outer_keys}, count(*), sum(u), sum(r), sum(d), sum(c) FROM ({inner})"
+                   f" GROUP BY {outer_keys}")
+        else:
+            inner = (f"SELECT {aliased}, o.id AS oid, {kept} AS u, {line_revenue_sql()} AS r,"
+                     f" {line_discount_sql()} AS d, {kept} * l.unit_cost AS c{frm} LIMIT -1")
+            sql = (f"SELECT {outer_keys}, count(DISTINCT oid), sum(u), sum(r), sum(d), sum(c) FROM ({inner})"
+                   f" GROUP BY {outer_keys}")
         return conn.execute(sql, params).fetchall()
     if spec.basis == "shipped":
         day = local_day_sql("f.shipped_at")
@@ -587,9 +627,14 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         kq = "(f.qty - f.returned_qty)"
         value = (f"(CASE WHEN {kq} = 0 THEN 0 ELSE {rdiv(f'f.rev * {cum}', kq)} - {rdiv(f'f.rev * {prev}', kq)}"
                  f" END)")
+        aliased = "".join(f"{k} AS k{i}, " for i, k in enumerate(keys))
+        outer_keys = ", ".join(f"k{i}" for i in range(len(keys)))
+        # Per shipment line: the values (inner), then the grouping over small
+        # records (the middle query is not flattened: LIMIT -1).
         sql = (
-            f"SELECT {select_keys}count(DISTINCT f.order_id), sum({cum} - {prev}), sum({value}), NULL,"
-            f" sum(({cum} - {prev}) * f.unit_cost)"
+            f"SELECT {outer_keys + ', ' if keys else ''}count(DISTINCT oid), sum(u), sum(v), NULL, sum(c) FROM ("
+            f"SELECT {aliased}f.order_id AS oid, {cum} - {prev} AS u, {value} AS v,"
+            f" ({cum} - {prev}) * f.unit_cost AS c"
             f" FROM (SELECT s.shipped_at, sl.qty AS q, l.order_id, l.product_id, l.qty, l.returned_qty,"
             f" l.shipped_qty, l.unit_cost, o.customer_id, o.channel, o.salesperson, o.currency,"
             f" {before} AS before, {line_revenue_sql()} AS rev"
@@ -599,7 +644,8 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
             + (" JOIN customers c ON c.id = f.customer_id" if need_c else "")
             + (" JOIN products p ON p.id = f.product_id" if need_p else "")
             + (" WHERE " + " AND ".join(where) if where else "")
-            + (f" GROUP BY {group}" if keys else "")
+            + " LIMIT -1)"
+            + (f" GROUP BY {outer_keys}" if keys else "")
         )
         return conn.execute(sql, inner_params + params).fetchall()
     # collected
@@ -627,6 +673,35 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
     return conn.execute(sql, pparams + params).fetchall()
 
 
+def _collected_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -> dict[tuple, Measures]:
+    """Payments per period, one range query per period on payments(paid_at):
+    the period's local days become UTC instants, so no row needs a date
+    conversion and nothing is sorted."""
+    rng = spec.range
+    span = data_span(conn, "collected")
+    if span is None:
+        return {}
+    first = rng.start or span[0]
+    last = rng.end or span[1]
+    if first > last:
+        return {}
+    where, params = filter_sql(spec.filters)
+    join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
+    sql = (f"SELECT count(DISTINCT o.id), coalesce(sum(p2.amount_cents), 0)"
+           f" FROM payments p2{index_hint(conn, 'payments_paid_at')} JOIN orders o ON o.id = p2.order_id{join}"
+           f" WHERE p2.paid_at >= ? AND p2.paid_at < ? AND +o.status IN ({BOOKED_SQL})"
+           + "".join(" AND " + w for w in where))
+    out: dict[tuple, Measures] = {}
+    starts = buckets(first, last, unit) if unit else [first]
+    for b in starts:
+        lo = max(b, first)
+        hi = min(next_bucket(b, unit) - timedelta(days=1), last) if unit else last
+        n, total = conn.execute(sql, [utc_bound(lo), utc_bound(hi, days=1), *params]).fetchone()
+        if n or total:
+            out[(b,) if unit else ()] = Measures(orders=n, units=None, revenue=total, discounts=None, cost=None)
+    return out
+
+
 def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, date] | None:
     """First and last day with sales on a basis (index lookups only)."""
     if basis == "booked":
@@ -638,6 +713,7 @@ def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, da
     row = conn.execute(f"SELECT min({col}), max({col}) FROM {table}").fetchone()
     if not row or row[0] is None:
         return None
+    # (UTC dates: widened by a day so that every local day is inside)
     return date.fromisoformat(row[0][:10]) - timedelta(days=1), date.fromisoformat(row[1][:10]) + timedelta(days=1)
 
 

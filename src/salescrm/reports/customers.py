@@ -28,6 +28,7 @@ from salescrm.reports.common import (
     buckets,
     div_round,
     filter_sql,
+    index_hint,
     next_bucket,
     order_revenue_sql,
     parse_sort,
@@ -70,13 +71,15 @@ def segment(r: int, f: int) -> str:
     return "lost"
 
 
-def _customer_sql(spec: Spec, *, upto: date | None = None) -> tuple[str, list[Any]]:
-    """Per customer: orders, revenue, first and last order date (booked)."""
+def _customer_sql(spec: Spec, *, upto: date | None = None, hint: str = "") -> tuple[str, list[Any]]:
+    """Per customer: orders, revenue, first and last order date (booked).
+    The orders are read in date order (``hint``: the orders(order_date)
+    index) and grouped by a sort: reading them customer by customer through
+    the customer index would jump all over the table."""
     where, params = filter_sql(spec.filters)
     rng = spec.range
-    if rng.start:
-        where.append("o.order_date >= ?")
-        params.append(rng.start.isoformat())
+    where.append("o.order_date >= ?")
+    params.append(rng.start.isoformat() if rng.start else "")
     end = min(d for d in (rng.end, upto) if d) if (rng.end or upto) else None
     if end:
         where.append("o.order_date <= ?")
@@ -87,10 +90,12 @@ def _customer_sql(spec: Spec, *, upto: date | None = None) -> tuple[str, list[An
                      " WHERE l.order_id = o.id AND l.qty > l.returned_qty AND p.category IN ("
                      + ", ".join("?" * len(spec.filters.category)) + "))")
         params += spec.filters.category
-    sql = (f"SELECT o.customer_id AS customer_id, count(*) AS orders, sum({order_revenue_sql()}) AS revenue,"
-           f" min(o.order_date) AS first_order, max(o.order_date) AS last_order"
-           f" FROM orders o{join} WHERE +o.status IN ({BOOKED_SQL})"
-           + "".join(" AND " + w for w in where) + " GROUP BY o.customer_id")
+    # the revenue per order first (not flattened: LIMIT -1), so that the sort
+    # for the grouping holds four small values per order
+    sql = (f"SELECT customer_id, count(*) AS orders, sum(rev) AS revenue, min(d) AS first_order,"
+           f" max(d) AS last_order FROM (SELECT o.customer_id, o.order_date AS d, {order_revenue_sql()} AS rev"
+           f" FROM orders o{hint}{join} WHERE +o.status IN ({BOOKED_SQL})"
+           + "".join(" AND " + w for w in where) + " LIMIT -1) GROUP BY customer_id")
     return sql, params
 
 
@@ -131,7 +136,7 @@ def _totals(rows: list[dict], cols: list[Col], label: str, sums: tuple[str, ...]
 def top(conn: sqlite3.Connection, spec: Spec, *, limit: int | None = 20, sort: str | None = None) -> Report:
     """Customers by revenue: orders, revenue, share of the total, running
     share, average order value, first and last order."""
-    sql, params = _customer_sql(spec)
+    sql, params = _customer_sql(spec, hint=index_hint(conn, "orders_date"))
     data = conn.execute(sql, params).fetchall()
     grand = sum(r["revenue"] for r in data)
     rows = [{"customer_id": r["customer_id"], "orders": r["orders"], "revenue": r["revenue"],
@@ -199,15 +204,23 @@ def new_vs_returning(conn: sqlite3.Connection, spec: Spec, unit: str = "month") 
     join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
     b = bucket_sql("o.order_date", unit)
     fb = bucket_sql("f.first_order", unit)
-    sql = (f"WITH f AS MATERIALIZED (SELECT customer_id, min(order_date) AS first_order FROM orders"
-           f" WHERE +status IN ({BOOKED_SQL}) GROUP BY customer_id)"
-           f" SELECT {b} AS b, count(DISTINCT CASE WHEN {fb} = {b} THEN o.customer_id END),"
-           f" count(DISTINCT CASE WHEN {fb} < {b} THEN o.customer_id END),"
-           f" sum(CASE WHEN {fb} = {b} THEN {order_revenue_sql()} ELSE 0 END),"
-           f" sum(CASE WHEN {fb} < {b} THEN {order_revenue_sql()} ELSE 0 END),"
-           f" sum(CASE WHEN {fb} = {b} THEN 1 ELSE 0 END), sum(CASE WHEN {fb} < {b} THEN 1 ELSE 0 END)"
-           f" FROM orders o{join} JOIN f ON f.customer_id = o.customer_id"
-           f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where) + " GROUP BY b")
+    hint = index_hint(conn, "orders_date")
+    if not any(w.startswith("o.order_date >=") for w in where):
+        where.append("o.order_date >= ''")
+    # Each customer's orders and revenue per period in the range; then, once
+    # per customer, the date of their first booked order ever (the customer
+    # index in date order, stopping at the first booked one).
+    sql = (f"WITH p AS MATERIALIZED (SELECT cid, b, count(*) AS n, sum(rev) AS r FROM ("
+           f"SELECT o.customer_id AS cid, {b} AS b, {order_revenue_sql()} AS rev FROM orders o{hint}{join}"
+           f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where) + " LIMIT -1)"
+           f" GROUP BY cid, b),"
+           f" f AS MATERIALIZED (SELECT cid, (SELECT o2.order_date FROM orders o2 WHERE o2.customer_id = c.cid"
+           f" AND o2.status IN ({BOOKED_SQL}) ORDER BY o2.order_date LIMIT 1) AS first_order"
+           f" FROM (SELECT DISTINCT cid FROM p) c)"
+           f" SELECT p.b, sum({fb} = p.b), sum({fb} < p.b), sum(CASE WHEN {fb} = p.b THEN p.r ELSE 0 END),"
+           f" sum(CASE WHEN {fb} < p.b THEN p.r ELSE 0 END), sum(CASE WHEN {fb} = p.b THEN p.n ELSE 0 END),"
+           f" sum(CASE WHEN {fb} < p.b THEN p.n ELSE 0 END)"
+           f" FROM p JOIN f ON f.cid = p.cid GROUP BY p.b")
     got = {date.fromisoformat(r[0]): r[1:] for r in conn.execute(sql, params)}
     if got or rng.bounded:
         lo = rng.start or min(got)
@@ -249,7 +262,8 @@ def inactive(conn: sqlite3.Connection, spec: Spec, *, days: int = 90, as_of: dat
     if days < 0:
         raise UsageError("--days must be zero or more")
     cutoff = as_of - timedelta(days=days)
-    sql, params = _customer_sql(Spec(spec.basis, Range(None, as_of), spec.filters))
+    sql, params = _customer_sql(Spec(spec.basis, Range(None, as_of), spec.filters),
+                                hint=index_hint(conn, "orders_date"))
     sql = (f"SELECT * FROM ({sql}) WHERE last_order < ?")
     data = conn.execute(sql, [*params, cutoff.isoformat()]).fetchall()
     rows = [{"customer_id": r["customer_id"], "last_order": r["last_order"],
@@ -278,12 +292,12 @@ def inactive(conn: sqlite3.Connection, spec: Spec, *, days: int = 90, as_of: dat
 # --------------------------------------------------------------------------- RFM
 
 
-def _rfm_sql(spec: Spec, as_of: date) -> tuple[str, list[Any]]:
+def _rfm_sql(spec: Spec, as_of: date, hint: str = "") -> tuple[str, list[Any]]:
     """Recency (days since the last order), frequency (orders), monetary
     (revenue) per customer, and their scores 1-5: quintiles by rank, so
     that equal values always get equal scores (5 is best: most recent, most
     frequent, most spent)."""
-    inner, params = _customer_sql(Spec(spec.basis, Range(spec.range.start, as_of), spec.filters))
+    inner, params = _customer_sql(Spec(spec.basis, Range(spec.range.start, as_of), spec.filters), hint=hint)
     sql = f"""
         WITH c AS ({inner}),
         s AS (SELECT customer_id, orders, revenue, first_order, last_order,
@@ -299,6 +313,20 @@ def _rfm_sql(spec: Spec, as_of: date) -> tuple[str, list[Any]]:
     return sql, [*params, as_of.isoformat()]
 
 
+def quintile_scores(values: dict[int, Any]) -> dict[int, int]:
+    """The same scores as the SQL of ``_rfm_sql``, in Python: 1 + 5 (rank - 1)
+    / n, rank counting ties once (SQL ``rank()``)."""
+    n = len(values)
+    ordered = sorted(values.items(), key=lambda kv: kv[1])
+    out: dict[int, int] = {}
+    rank, prev = 0, object()
+    for i, (k, v) in enumerate(ordered, 1):
+        if v != prev:
+            rank, prev = i, v
+        out[k] = 1 + 5 * (rank - 1) // n
+    return out
+
+
 def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: list[str] | None = None,
         limit: int | None = None, sort: str | None = None) -> Report:
     """Every customer's R, F and M scores and named segment."""
@@ -307,7 +335,7 @@ def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: li
     for w in wanted:
         if w not in names:
             raise UsageError(f"unknown segment {w!r}", "choose from " + ", ".join(names))
-    sql, params = _rfm_sql(spec, as_of)
+    sql, params = _rfm_sql(spec, as_of, index_hint(conn, "orders_date"))
     rows = []
     for r in conn.execute(sql, params):
         seg = segment(r["r"], r["f"])
@@ -340,7 +368,7 @@ def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: li
 
 def segments(conn: sqlite3.Connection, spec: Spec, *, as_of: date) -> Report:
     """Customers, orders and revenue per RFM segment."""
-    sql, params = _rfm_sql(spec, as_of)
+    sql, params = _rfm_sql(spec, as_of, index_hint(conn, "orders_date"))
     acc: dict[str, list[int]] = {s: [0, 0, 0] for s, _ in SEGMENTS}
     for r in conn.execute(sql, params):
         a = acc[segment(r["r"], r["f"])]
@@ -369,7 +397,7 @@ def abc(conn: sqlite3.Connection, spec: Spec, *, a: Decimal = Decimal(80), b: De
     with no revenue (or a negative one) are C."""
     if not (0 < a < b <= 100):
         raise UsageError("the class limits need 0 < A < B <= 100", "e.g. --a 80 --b 95")
-    sql, params = _customer_sql(spec)
+    sql, params = _customer_sql(spec, hint=index_hint(conn, "orders_date"))
     data = sorted(((r["customer_id"], r["orders"], r["revenue"]) for r in conn.execute(sql, params)),
                   key=lambda x: (-x[2], x[0]))
     grand = sum(max(0, x[2]) for x in data)

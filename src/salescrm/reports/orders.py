@@ -26,12 +26,10 @@ from salescrm.reports.common import (
     bucket_start,
     buckets,
     filter_sql,
-    local_day_sql,
     next_bucket,
     order_revenue_sql,
     parse_sort,
     pct,
-    sort_rows,
 )
 
 AGEING_BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
@@ -114,53 +112,65 @@ def funnel(conn: sqlite3.Connection, spec: Spec) -> Report:
 # --------------------------------------------------------------------------- open orders
 
 
+_OPEN_SORT = {
+    "order_date": "o.order_date", "days_open": "o.order_date", "total": "o.total_cents - o.returned_cents",
+    "balance": "o.total_cents - o.returned_cents - o.paid_cents", "due_date": "o.due_date", "number": "o.number",
+    "customer": "c.name", "status": "o.status",
+}
+
+
 def open_orders(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int | None = None,
                 sort: str | None = None) -> Report:
     """Orders not yet closed or cancelled (confirmed, shipped in part or
-    whole, delivered but unpaid), oldest first."""
+    whole, delivered but unpaid), oldest first.  Only the rows shown are
+    read; the rest are summed in SQL."""
     where, params, join = _where(spec)
-    allowed = ("order_date", "days_open", "total", "balance", "due_date", "number", "customer", "status")
-    key, desc = parse_sort(sort, allowed, "+order_date")
-    sql = (f"SELECT o.id, o.number, o.order_date, o.status, o.customer_id, o.total_cents, o.returned_cents,"
+    if "JOIN customers c" not in join:
+        join += " JOIN customers c ON c.id = o.customer_id"
+    key, desc = parse_sort(sort, tuple(_OPEN_SORT), "+order_date")
+    if key == "days_open":
+        desc = not desc
+    order = f"{_OPEN_SORT[key]} {'DESC' if desc else 'ASC'}, o.id"
+    base = f"FROM orders o{join} WHERE o.status IN ({_OPEN}){_and(where)}"
+    sql = (f"SELECT o.id, o.number, o.order_date, o.status, o.customer_id, c.name, o.total_cents, o.returned_cents,"
            f" o.paid_cents, o.due_date, (SELECT coalesce(sum(l.qty - l.shipped_qty), 0) FROM order_lines l"
-           f" WHERE l.order_id = o.id) AS to_ship"
-           f" FROM orders o{join} WHERE o.status IN ({_OPEN}){_and(where)} ORDER BY o.order_date, o.id")
+           f" WHERE l.order_id = o.id) AS to_ship {base} ORDER BY {order}" + (" LIMIT ?" if limit else ""))
     rows = []
-    for r in conn.execute(sql, params):
+    for r in conn.execute(sql, params + ([limit] if limit else [])):
         balance = r["total_cents"] - r["returned_cents"] - r["paid_cents"]
         rows.append({"number": r["number"], "order_date": r["order_date"], "status": r["status"],
-                     "customer_id": r["customer_id"], "total": r["total_cents"] - r["returned_cents"],
-                     "paid": r["paid_cents"], "balance": balance, "units_to_ship": r["to_ship"],
-                     "due_date": r["due_date"],
+                     "customer_id": r["customer_id"], "customer": r["name"],
+                     "total": r["total_cents"] - r["returned_cents"], "paid": r["paid_cents"], "balance": balance,
+                     "units_to_ship": r["to_ship"], "due_date": r["due_date"],
                      "days_open": (as_of - date.fromisoformat(r["order_date"][:10])).days,
                      "overdue": bool(r["due_date"] and balance > 0 and r["due_date"] < as_of.isoformat())})
-    if key != "order_date" or desc:
-        if key == "customer":
-            _name(conn, rows)
-        sort_rows(rows, key, desc)
     cols = [Col("number"), Col("order_date", "date"), Col("status"), Col("customer_id", "int", "cust id"),
             Col("customer"), Col("total", "money"), Col("paid", "money"), Col("balance", "money"),
             Col("units_to_ship", "int", "to ship"), Col("due_date", "date"), Col("days_open", "int"),
             Col("overdue", "bool"), Col("currency")]
+    sums = ("total", "paid", "balance", "units_to_ship")
     notes: list[str] = []
-    if limit is not None and len(rows) > limit:
-        rest = rows[limit:]
+    count, total, paid, balance = conn.execute(
+        f"SELECT count(*), coalesce(sum(o.total_cents - o.returned_cents), 0), coalesce(sum(o.paid_cents), 0),"
+        f" coalesce(sum(o.total_cents - o.returned_cents - o.paid_cents), 0) {base}", params).fetchone()
+    if len(rows) < count:
+        to_ship = conn.execute(f"SELECT coalesce(sum(l.qty - l.shipped_qty), 0) FROM order_lines l"
+                               f" WHERE l.order_id IN (SELECT o.id {base})", params).fetchone()[0]
+        shown = {k: sum(r[k] for r in rows) for k in sums}
+        rest = count - len(rows)
         other: dict[str, Any] = {c.key: None for c in cols}
-        other["number"] = f"(other {len(rest):,})"
-        for k in ("total", "paid", "balance", "units_to_ship"):
-            other[k] = sum(r[k] for r in rest)
-        rows = rows[:limit] + [other]
-        notes.append(f"{len(rest):,} more open orders are summed in the '(other {len(rest):,})' row")
-    _name(conn, rows)
+        other.update(number=f"(other {rest:,})", total=total - shown["total"], paid=paid - shown["paid"],
+                     balance=balance - shown["balance"], units_to_ship=to_ship - shown["units_to_ship"])
+        rows.append(other)
+        notes.append(f"{rest:,} more open orders are summed in the '(other {rest:,})' row")
     for r in rows:
         r["currency"] = spec.filters.currency
     totals: dict[str, Any] = {c.key: None for c in cols}
     totals["number"] = "total"
-    for k in ("total", "paid", "balance", "units_to_ship"):
+    for k in sums:
         totals[k] = sum(r[k] or 0 for r in rows)
     totals["currency"] = spec.filters.currency
-    n = len(rows) - (1 if notes else 0)
-    return Report(f"Open orders as of {as_of} ({n:,} shown)", cols, rows, totals, measure="balance",
+    return Report(f"Open orders as of {as_of} ({count:,})", cols, rows, totals, measure="balance",
                   label="number", notes=notes)
 
 

@@ -26,7 +26,6 @@ from salescrm.reports.common import (
     bucket_start,
     buckets,
     customer_names,
-    div_round,
     empty_measures,
     next_bucket,
     parse_sort,
@@ -175,12 +174,23 @@ def sales(
         raise UsageError("--compare works with one --by, not a pivot")
     if limit is not None and limit <= 0:
         raise UsageError("--limit must be a positive number")
-    data = aggregate(conn, spec, dims)
+    prev = None
+    if compare and dims[0] in PERIODS and _one_query(spec.range, compare, dims[0]):
+        # one query over both ranges, split here
+        cspec, _ = _compare_spec(spec, compare, dims[0])
+        r, c = spec.range, cspec.range
+        both = Range(None if r.start is None or c.start is None else min(r.start, c.start),
+                     None if r.end is None else max(r.end, c.end or r.end))
+        everything = aggregate(conn, Spec(spec.basis, both, spec.filters), dims)
+        data = {k: m for k, m in everything.items() if _within(k[0], r, dims[0])}
+        prev = {k: m for k, m in everything.items() if _within(k[0], c, dims[0])}
+    else:
+        data = aggregate(conn, spec, dims)
     if len(dims) == 1 and dims[0] in PERIODS:
         _fill_periods(data, dims[0], spec.range, spec.basis)
     if len(dims) == 2 and not long:
         return _pivot(conn, spec, dims, data, measure, sort, limit)
-    return _table(conn, spec, dims, data, compare=compare, sort=sort, limit=limit, measure=measure)
+    return _table(conn, spec, dims, data, compare=compare, sort=sort, limit=limit, measure=measure, prev=prev)
 
 
 def _title(spec: Spec, dims: Sequence[str]) -> str:
@@ -207,7 +217,25 @@ def _sort_keys(dim: str) -> list[str]:
     return [dim]
 
 
-def _table(conn, spec, dims, data, *, compare, sort, limit, measure) -> Report:
+def _one_query(rng: Range, compare: str, unit: str) -> bool:
+    """Whether the report and its comparison can come from one query: when
+    the range starts on a period boundary (and, for last year, ends on one),
+    every period of both is whole or cut exactly as a separate query would."""
+    start_ok = rng.start is None or bucket_start(rng.start, unit) == rng.start
+    if compare == "previous":
+        return start_ok
+    end_ok = rng.end is None or next_bucket(bucket_start(rng.end, unit), unit) - timedelta(days=1) == rng.end
+    return start_ok and end_ok and unit != "week"
+
+
+def _within(bucket: date, rng: Range, unit: str) -> bool:
+    """Whether a period bucket lies in a range (by its start; ranges given
+    to a period report start on a bucket boundary or inside the first)."""
+    lo = bucket_start(rng.start, unit) if rng.start else None
+    return (lo is None or bucket >= lo) and (rng.end is None or bucket <= rng.end)
+
+
+def _table(conn, spec, dims, data, *, compare, sort, limit, measure, prev=None) -> Report:
     labels = _label_fields(conn, dims, list(data))
     cur = spec.filters.currency
     rows: list[dict[str, Any]] = []
@@ -221,7 +249,8 @@ def _table(conn, spec, dims, data, *, compare, sort, limit, measure) -> Report:
     cols = [c for d in dims for c in key_cols(d)] + MEASURE_COLS
     if compare:
         cspec, shift = _compare_spec(spec, compare, dims[0] if dims[0] in PERIODS else None)
-        prev = aggregate(conn, cspec, dims)
+        if prev is None:
+            prev = aggregate(conn, cspec, dims)
         if dims[0] in PERIODS:
             _fill_periods(prev, dims[0], cspec.range, spec.basis)  # a period without sales compares as zero
         mapped: dict[tuple, Measures] = {}

@@ -114,20 +114,24 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
         raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
     facts, params = _filter_params(spec, field, by)
     money = field != "quantity"
-    agg = {r[0]: r[1:] for r in conn.execute(
-        f"SELECT g, count(*), sum(v), min(v), max(v), total(CAST(v AS REAL) * v) FROM ({facts}) GROUP BY g",
-        params)}
     ranks = []
     for _, p in PERCENTILES:
         ranks.append(f"(n - 1) * {p} / 100")
         ranks.append(f"(n - 1) * {p} / 100 + 1")
-    picked: dict[Any, dict[int, tuple]] = {}
-    sql = (f"SELECT g, rn, v, oid, line_no, cid FROM (SELECT g, v, oid, line_no, cid,"
-           f" row_number() OVER (PARTITION BY g ORDER BY v, oid, line_no) - 1 AS rn,"
-           f" count(*) OVER (PARTITION BY g) AS n FROM ({facts}))"
+    # One pass: number the values in order within each group and keep only the
+    # rows at the ranks wanted; the group's count, sum and sum of squares ride
+    # along as window aggregates over the same ordering (one sort).
+    whole = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+    sql = (f"SELECT g, rn, v, oid, line_no, cid, n, s, ss FROM (SELECT g, v, oid, line_no, cid,"
+           f" row_number() OVER w - 1 AS rn, count(*) OVER a AS n, sum(v) OVER a AS s,"
+           f" total(CAST(v AS REAL) * v) OVER a AS ss FROM ({facts})"
+           f" WINDOW w AS (PARTITION BY g ORDER BY v, oid, line_no), a AS (w {whole}))"
            f" WHERE rn = 0 OR rn = n - 1 OR rn IN ({', '.join(ranks)})")
+    picked: dict[Any, dict[int, tuple]] = {}
+    agg: dict[Any, tuple] = {}
     for r in conn.execute(sql, params):
-        picked.setdefault(r[0], {})[r[1]] = r[2:]
+        picked.setdefault(r[0], {})[r[1]] = r[2:6]
+        agg[r[0]] = (r[6], r[7], None, None, r[8])
     ids = {x[1] for d in picked.values() for x in d.values()}
     numbers = _order_numbers(conn, ids)
     cids = {x[3] for d in picked.values() for x in d.values()}
