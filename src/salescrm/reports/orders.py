@@ -125,6 +125,7 @@ def open_orders(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int
     whole, delivered but unpaid), oldest first.  Only the rows shown are
     read; the rest are summed in SQL."""
     where, params, join = _where(spec)
+    agg_base = f"FROM orders o{join} WHERE o.status IN ({_OPEN}){_and(where)}"  # (customers joined only to filter)
     if "JOIN customers c" not in join:
         join += " JOIN customers c ON c.id = o.customer_id"
     key, desc = parse_sort(sort, tuple(_OPEN_SORT), "+order_date")
@@ -152,10 +153,14 @@ def open_orders(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int
     notes: list[str] = []
     count, total, paid, balance = conn.execute(
         f"SELECT count(*), coalesce(sum(o.total_cents - o.returned_cents), 0), coalesce(sum(o.paid_cents), 0),"
-        f" coalesce(sum(o.total_cents - o.returned_cents - o.paid_cents), 0) {base}", params).fetchone()
+        f" coalesce(sum(o.total_cents - o.returned_cents - o.paid_cents), 0) {agg_base}", params).fetchone()
     if len(rows) < count:
-        to_ship = conn.execute(f"SELECT coalesce(sum(l.qty - l.shipped_qty), 0) FROM order_lines l"
-                               f" WHERE l.order_id IN (SELECT o.id {base})", params).fetchone()[0]
+        # only confirmed and part-shipped orders have anything left to ship
+        to_ship = conn.execute(
+            f"SELECT coalesce(sum(l.qty - l.shipped_qty), 0) FROM orders o{join.split(' JOIN customers')[0]}"
+            f"{' JOIN customers c ON c.id = o.customer_id' if spec.filters.region else ''}"
+            f" JOIN order_lines l ON l.order_id = o.id"
+            f" WHERE o.status IN ('confirmed', 'partially_shipped'){_and(where)}", params).fetchone()[0]
         shown = {k: sum(r[k] for r in rows) for k in sums}
         rest = count - len(rows)
         other: dict[str, Any] = {c.key: None for c in cols}

@@ -10,9 +10,10 @@ linearly between the two nearest ranks (Excel's PERCENTILE.INC, numpy's
 default); money percentiles and means are rounded half-up to the cent; the
 standard deviation is the sample one (n - 1).
 
-Everything is computed in SQL: one streaming aggregate for count, sum,
-min, max and the sum of squares, and one window query that numbers the
-values in order and returns only the rows at the percentile ranks.
+Everything is computed in SQL: the values once into a temporary table,
+one aggregate for count, sum, min, max and the sum of squares, and one
+window query that numbers the values in order and returns only the rows at
+the percentile ranks.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     frm += " JOIN customers c ON c.id = o.customer_id" if need_c else ""
     frm += " JOIN products p ON p.id = l.product_id" if need_p and per_line else ""
     cond = " AND l.qty > l.returned_qty" if per_line else ""
-    sql = (f"SELECT {group} AS g, {value} AS v, o.id AS oid, {ident} AS line_no, o.customer_id AS cid"
+    sql = (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, o.id AS oid, {ident} AS line_no, o.customer_id AS cid"
            f" FROM {frm} WHERE +o.status IN ({BOOKED_SQL}){cond} AND " + " AND ".join(where))
     return sql, params
 
@@ -114,28 +115,43 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
         raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
     facts, params = _filter_params(spec, field, by)
     money = field != "quantity"
-    ranks = []
-    for _, p in PERCENTILES:
-        ranks.append(f"(n - 1) * {p} / 100")
-        ranks.append(f"(n - 1) * {p} / 100 + 1")
-    # One pass: number the values in order within each group and keep only the
-    # rows at the ranks wanted; the group's count, sum and sum of squares ride
-    # along as window aggregates over the same ordering (one sort).
-    whole = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
-    sql = (f"SELECT g, rn, v, oid, line_no, cid, n, s, ss FROM (SELECT g, v, oid, line_no, cid,"
-           f" row_number() OVER w - 1 AS rn, count(*) OVER a AS n, sum(v) OVER a AS s,"
-           f" total(CAST(v AS REAL) * v) OVER a AS ss FROM ({facts})"
-           f" WINDOW w AS (PARTITION BY g ORDER BY v, oid, line_no), a AS (w {whole}))"
-           f" WHERE rn = 0 OR rn = n - 1 OR rn IN ({', '.join(ranks)})")
-    picked: dict[Any, dict[int, tuple]] = {}
-    agg: dict[Any, tuple] = {}
-    for r in conn.execute(sql, params):
-        picked.setdefault(r[0], {})[r[1]] = r[2:6]
-        agg[r[0]] = (r[6], r[7], None, None, r[8])
+    # The values are computed once into a temporary table (the temp database,
+    # never the data file), then aggregated, then numbered in order with only
+    # the rows at the wanted ranks coming back.
+    conn.execute("DROP TABLE IF EXISTS temp.report_stats_facts")
+    conn.execute(f"CREATE TEMP TABLE report_stats_facts AS {facts}", params)
+    try:
+        agg = {r[0]: r[1:] for r in conn.execute(  # (a group of NULL is stored as x'00')
+            "SELECT g, count(*), sum(v), min(v), max(v), total(CAST(v AS REAL) * v) FROM temp.report_stats_facts"
+            " GROUP BY g")}
+        # the ranks wanted in each group: first, last, and both sides of each percentile
+        wanted = set()
+        for g, (n, *_rest) in agg.items():
+            wanted |= {(g, 0), (g, n - 1)}
+            for _, pc in PERCENTILES:
+                lo = (n - 1) * pc // 100
+                wanted |= {(g, lo), (g, min(lo + 1, n - 1))}
+        conn.execute("DROP TABLE IF EXISTS temp.report_stats_ranks")
+        conn.execute("CREATE TEMP TABLE report_stats_ranks (g, rn INTEGER)")
+        conn.executemany("INSERT INTO temp.report_stats_ranks VALUES (?, ?)", sorted(wanted, key=repr))
+        picked: dict[Any, dict[int, tuple]] = {}
+        sql = ("SELECT g, rn, v, oid, line_no, cid FROM (SELECT g, v, oid, line_no, cid,"
+               " row_number() OVER (PARTITION BY g ORDER BY v, oid, line_no) - 1 AS rn"
+               " FROM temp.report_stats_facts) WHERE (g, rn) IN (SELECT g, rn FROM temp.report_stats_ranks)")
+        for r in conn.execute(sql):
+            picked.setdefault(r[0], {})[r[1]] = r[2:]
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.report_stats_facts")
+        conn.execute("DROP TABLE IF EXISTS temp.report_stats_ranks")
     ids = {x[1] for d in picked.values() for x in d.values()}
     numbers = _order_numbers(conn, ids)
     cids = {x[3] for d in picked.values() for x in d.values()}
     names = _names(conn, cids)
+    nulls = [g for g in agg if isinstance(g, bytes)]
+    for g in nulls:  # the x'00' sentinel back to None
+        agg[None] = agg.pop(g)
+        if g in picked:
+            picked[None] = picked.pop(g)
     group_labels = _group_labels(conn, by, list(agg))
     rows = []
     for g, (n, total, vmin, vmax, sumsq) in agg.items():
