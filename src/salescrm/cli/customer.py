@@ -25,14 +25,14 @@ class InteractionType(str, enum.Enum):
 # --------------------------------------------------------------------------- shared options
 
 
-def _opt(help: str, *names: str, metavar: str | None = None):
+def _opt(help: str, *names: str, metavar: str = "TEXT"):
     return typer.Option(*names, help=help, show_default=False, metavar=metavar)
 
 
-CustomerArg = Annotated[str, typer.Argument(metavar="ID|EMAIL", help="Customer id or e-mail address.",
+CustomerArg = Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer: its id or e-mail address.",
                                             show_default=False)]
-Email = Annotated[str | None, _opt("E-mail address (unique, case-insensitive).", "--email")]
-Phone = Annotated[str | None, _opt("Phone number; stored as digits with an optional leading +.", "--phone")]
+Email = Annotated[str | None, _opt("E-mail address (unique, case-insensitive).", "--email", metavar="EMAIL")]
+Phone = Annotated[str | None, _opt("Phone number; stored as digits with an optional leading +.", "--phone", metavar="PHONE")]
 Company = Annotated[str | None, _opt("Company name.", "--company")]
 Address = Annotated[str | None, _opt("Street address.", "--address")]
 City = Annotated[str | None, _opt("City.", "--city")]
@@ -40,13 +40,13 @@ Region = Annotated[str | None, _opt("Region (sales region, state, province).", "
 Country = Annotated[str | None, _opt("Country.", "--country")]
 Segment = Annotated[str | None, _opt("Segment, e.g. retail or wholesale.", "--segment")]
 Source = Annotated[str | None, _opt("Source channel, e.g. referral, web, fair.", "--source")]
-Owner = Annotated[str | None, _opt("Owner: the salesperson responsible.", "--owner")]
+Owner = Annotated[str | None, _opt("Owner: the salesperson responsible.", "--owner", metavar="NAME")]
 Note = Annotated[str | None, _opt("Free-text notes.", "--note", "--notes")]
 CreditLimit = Annotated[str | None, _opt("Credit limit, an amount like 5000 or 1234.50.",
                                          "--credit-limit", metavar="AMOUNT")]
 TermsDays = Annotated[str | None, _opt("Payment terms in days, e.g. 30.", "--terms-days", metavar="DAYS")]
 ExternalId = Annotated[str | None, _opt("Id of this customer in another system (unique).", "--external-id")]
-Tags = Annotated[list[str] | None, _opt("A tag (repeat for several).", "--tag")]
+Tags = Annotated[list[str] | None, _opt("A tag (repeat for several).", "--tag", metavar="TAG")]
 
 # filters shared by list and sample
 Search = Annotated[str | None, _opt("Text in the name, company, e-mail or phone (any case).", "--search",
@@ -54,8 +54,8 @@ Search = Annotated[str | None, _opt("Text in the name, company, e-mail or phone 
 FSegment = Annotated[str | None, _opt("Only this segment (exact; \"\" for none).", "--segment")]
 FRegion = Annotated[str | None, _opt("Only this region (exact; \"\" for none).", "--region")]
 FCity = Annotated[str | None, _opt("Only this city (exact; \"\" for none).", "--city")]
-FOwner = Annotated[str | None, _opt("Only customers of this salesperson.", "--owner")]
-FTags = Annotated[list[str] | None, _opt("Only customers with this tag (repeat: all of them).", "--tag")]
+FOwner = Annotated[str | None, _opt("Only customers of this salesperson.", "--owner", metavar="NAME")]
+FTags = Annotated[list[str] | None, _opt("Only customers with this tag (repeat: all of them).", "--tag", metavar="TAG")]
 Since = Annotated[str | None, _opt("Only customers created on or after DATE (YYYY-MM-DD, -30d).",
                                    "--since", metavar="DATE")]
 Archived = Annotated[bool, typer.Option("--archived", help="Only archived customers.")]
@@ -234,9 +234,9 @@ def edit(
     source: Source = None,
     owner: Owner = None,
     tag: Annotated[list[str] | None, _opt("Replace the tags with these (repeat; --tag \"\" removes all).",
-                                          "--tag")] = None,
-    add_tag: Annotated[list[str] | None, _opt("Add a tag (repeat for several).", "--add-tag")] = None,
-    remove_tag: Annotated[list[str] | None, _opt("Remove a tag (repeat for several).", "--remove-tag")] = None,
+                                          "--tag", metavar="TAG")] = None,
+    add_tag: Annotated[list[str] | None, _opt("Add a tag (repeat for several).", "--add-tag", metavar="TAG")] = None,
+    remove_tag: Annotated[list[str] | None, _opt("Remove a tag (repeat for several).", "--remove-tag", metavar="TAG")] = None,
     note: Note = None,
     credit_limit: CreditLimit = None,
     terms_days: TermsDays = None,
@@ -417,7 +417,7 @@ def sample(
     stratify: Annotated[str | None, _opt(
         "Proportional stratified sample by FIELD: segment, region, city, country, source or owner.",
         "--stratify", metavar="FIELD")] = None,
-    seed: Annotated[int | None, _opt("Random seed: the same seed gives the same sample.", "--seed")] = None,
+    seed: Annotated[int | None, _opt("Random seed: the same seed gives the same sample.", "--seed", metavar="N")] = None,
     search: Search = None,
     segment: FSegment = None,
     region: FRegion = None,
@@ -457,7 +457,7 @@ def agenda(
     *,
     days: Annotated[int, typer.Option("--days", "-d", min=0,
                                       help="Also show tasks due in the next N days.")] = 0,
-    owner: Annotated[str | None, _opt("Only tasks for this salesperson's customers.", "--owner")] = None,
+    owner: Annotated[str | None, _opt("Only tasks for this salesperson's customers.", "--owner", metavar="NAME")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Open follow-up tasks that are due or overdue, oldest first."""
