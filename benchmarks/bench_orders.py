@@ -201,7 +201,7 @@ LIST_CASES = [
     ("--unpaid", ["--unpaid"]),
     ("--overdue", ["--overdue"]),
     ("--status delivered --unpaid --channel online", ["--status", "delivered", "--unpaid", "--channel", "online"]),
-    ("--sort -total (full sort, no index)", ["--sort", "-total"]),
+    ("--sort -total (expression index)", ["--sort", "-total"]),
 ]
 
 

@@ -389,3 +389,13 @@ def test_tax_inclusive_documents_say_so(run, db_path):
     html = run.ok("order", "quote", n, "--html").stdout
     assert "&lt;b&gt;fragile&lt;/b&gt;" in html and "<b>fragile" not in html
     assert "Lines (incl. tax)" in html
+
+
+def test_an_issued_invoice_reprints_after_the_order_is_cancelled(run, orders_in_every_state):
+    n = orders_in_every_state["confirmed"]
+    run.ok("order", "invoice", n)
+    run.ok("order", "cancel", n)
+    again = run.ok("order", "invoice", n).stdout
+    assert again.startswith("# Invoice INV-000001") and "VOID: order SO-000002 was cancelled" in again
+    r = run("order", "invoice", orders_in_every_state["cancelled"])
+    assert r.exit_code == 1 and "cannot invoice SO-000005: it is cancelled" in r.stderr

@@ -46,7 +46,9 @@ def build(conn: sqlite3.Connection, order: int | str, kind: str, invoice: dict |
           today: date | None = None) -> Document:
     """The document's content from the database."""
     o = orders.get(conn, order)
-    lifecycle.require(o["status"], kind, number=o["number"])
+    if kind == "quote" or invoice is None:
+        lifecycle.require(o["status"], kind, number=o["number"])
+    # an issued invoice always reprints, whatever happened to the order since
     ls = orders.lines(conn, o["id"])
     adj = orders.adjustments(conn, o["id"])
     today = today or date.today()
@@ -86,7 +88,7 @@ def build(conn: sqlite3.Connection, order: int | str, kind: str, invoice: dict |
     if o["returned_cents"]:
         totals.append(("Returned", -o["returned_cents"]))
         totals.append(("Total after returns", o["net_total_cents"]))
-    if kind == "invoice":
+    if kind == "invoice" and o["status"] != "cancelled":
         if o["paid_cents"]:
             totals.append(("Paid", -o["paid_cents"]))
         totals.append(("Balance due", o["balance_cents"]))
@@ -102,11 +104,14 @@ def build(conn: sqlite3.Connection, order: int | str, kind: str, invoice: dict |
         due = invoice.get("due_date") or o["due_date"]
         terms.append(f"Payment terms: net {days} days; due {due}." if due else f"Payment terms: net {days} days.")
         title, number, issued = "Invoice", invoice["number"], invoice["issued_at"]
+    if kind == "invoice" and o["status"] == "cancelled":
+        terms = [f"VOID: order {o['number']} was cancelled on {str(o['cancelled_at'])[:10]}; nothing is due."]
     seller = settings.seller(conn)
-    if seller.get("bank"):
+    if seller.get("bank") and o["status"] != "cancelled":
         terms.append(f"Pay by transfer to: {seller['bank']}")
-    terms.append(f"Please quote {number} with your payment." if kind == "invoice" else
-                 f"Please quote {o['number']} when you order.")
+    if o["status"] != "cancelled":
+        terms.append(f"Please quote {number} with your payment." if kind == "invoice" else
+                     f"Please quote {o['number']} when you order.")
     return Document(kind=kind, title=title, number=number, order_number=o["number"], issued=issued,
                     currency=o["currency"], seller=seller, customer=o["customer_details"], tax_note=tax_note,
                     lines=lines, totals=totals, terms=terms, notes=o["notes"], status=o["status"])
