@@ -80,7 +80,13 @@ def show(report: Any, fmt, *, totals: bool = False, chart: bool = False) -> None
     opts = out(fmt, totals=totals)
     resolved = resolve_format(opts.fmt)
     summary = summary_lines(report) if resolved == "table" else None
-    render(report.rows, report.cols, opts, title=report.title, totals=report.totals, summary=summary)
+    cols = report.cols
+    if resolved == "table":
+        # a terminal is narrow: the period's first and last day and the currency
+        # (named in the title) are for machines
+        cols = [c for c in cols if not (c.key in ("start", "end", "currency") or c.key.endswith(("_start", "_end"))
+                                        or c.key in report.hide)]
+    render(report.rows, cols, opts, title=report.title, totals=report.totals, summary=summary)
     if chart:
         if resolved == "table":
             for line in chart_lines(report):

@@ -103,7 +103,8 @@ def reorder(conn: sqlite3.Connection, *, as_of: date, lead_time: int = 14, servi
     totals.update(sku="total", order_qty=sum(r["order_qty"] for r in rows))
     return Report(f"Reorder advice as of {as_of}: service level {service}%, lead time {lead_time} days, demand from"
                   f" the last {window} days, order up to {cover} days of cover", cols, rows, totals,
-                  measure="order_qty", label="sku", notes=notes)
+                  measure="order_qty", label="sku", notes=notes, hide=("category", "lead_time_days",
+                                                                       "service_level_pct"))
 
 
 def next_customers(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int | None = 20) -> Report:
@@ -170,4 +171,4 @@ def next_customers(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: 
     totals.update(customer="total", expected_value=sum(c["expected_value"] for c in cands),
                   open_tasks=sum(c["open_tasks"] for c in cands), currency=spec.filters.currency)
     return Report(f"Customers to call next as of {as_of} (ranked by expected value)", cols, cands, totals,
-                  measure="expected_value", label="customer", notes=notes)
+                  measure="expected_value", label="customer", notes=notes, hide=("customer_id", "email", "phone", "aov", "orders"))

@@ -775,6 +775,7 @@ class Report:
     label: str | None = None
     notes: list[str] = field(default_factory=list)
     chart: str = "bars"  # bars or sparkline
+    hide: tuple[str, ...] = ()  # columns left out of a terminal table (kept in machine formats)
 
 
 def summary_stats(values: Sequence[int | Decimal | None]) -> dict[str, Any] | None:

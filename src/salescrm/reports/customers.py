@@ -175,7 +175,7 @@ def top(conn: sqlite3.Connection, spec: Spec, *, limit: int | None = 20, sort: s
     totals["share_pct"] = pct(totals["revenue"], grand)
     totals["currency"] = spec.filters.currency
     return Report(f"Top customers by revenue ({_when(spec.range)}, {spec.filters.currency})", cols, rows, totals,
-                  measure="revenue", label="customer", notes=notes)
+                  measure="revenue", label="customer", notes=notes, hide=("email", "first_order"))
 
 
 def _when(rng: Range) -> str:
@@ -286,7 +286,7 @@ def inactive(conn: sqlite3.Connection, spec: Spec, *, days: int = 90, as_of: dat
     totals = _totals(rows, cols, "customer", ("orders", "lifetime_value"))
     totals["currency"] = spec.filters.currency
     return Report(f"Customers with no order since {cutoff} ({days} days before {as_of})", cols, rows, totals,
-                  measure="lifetime_value", label="customer", notes=notes)
+                  measure="lifetime_value", label="customer", notes=notes, hide=("email", "first_order"))
 
 
 # --------------------------------------------------------------------------- RFM

@@ -89,4 +89,4 @@ def inventory(conn: sqlite3.Connection, *, as_of: date, window: int = 90, catego
     for k in sums:
         totals[k] = sum(x[k] or 0 for x in rows)
     return Report(f"Inventory as of {as_of} (demand from the last {window} days)", cols, rows, totals,
-                  measure="stock_value", label="sku", notes=notes)
+                  measure="stock_value", label="sku", notes=notes, hide=("category", "reserved", "unit_cost", "per_day"))

@@ -176,7 +176,7 @@ def open_orders(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int
         totals[k] = sum(r[k] or 0 for r in rows)
     totals["currency"] = spec.filters.currency
     return Report(f"Open orders as of {as_of} ({count:,})", cols, rows, totals, measure="balance",
-                  label="number", notes=notes)
+                  label="number", notes=notes, hide=("customer_id", "paid", "due_date"))
 
 
 def _name(conn: sqlite3.Connection, rows: list[dict]) -> None:

@@ -191,7 +191,8 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     when = "all time" if not (spec.range.start or spec.range.end) else \
         f"{spec.range.start or '…'} to {spec.range.end or '…'}"
     return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
-                  measure="median" if by else None, label="group" if by else None)
+                  measure="median" if by else None, label="group" if by else None,
+                  hide=("sum", "min_customer", "max_customer"))
 
 
 def _order_numbers(conn: sqlite3.Connection, ids: set) -> dict[int, str]:
