@@ -758,3 +758,29 @@ def test_random_shop_open_orders_limit_sums_the_rest(run, random_shop):
     assert len(rows) == 3 and rows[2]["number"] == f"(other {n - 2})"
     assert int(Decimal(total["balance"]) * 100) == balance and int(total["units_to_ship"]) == to_ship
     assert Decimal(rows[0]["balance"]) >= Decimal(rows[1]["balance"])
+
+
+def test_group_defaults_take_their_options(run, shop):
+    rows = run.csv("--db", shop, "report", "customers", "--limit", "1")
+    assert [r["customer"] for r in rows] == ["王芳", "(other 2)"]
+    rows = run.csv("--db", shop, "report", "orders", "--from", "2026-03-01")
+    assert {r["status"]: r["orders"] for r in rows}["closed"] == "1"
+
+
+def test_report_plans(run, shop, tmp_path):
+    import shutil
+
+    from salescrm import plans
+
+    copy = tmp_path / "planned.db"
+    shutil.copy(shop, copy)
+    conn = db.connect(copy)
+    with db.write_tx(conn):
+        plans.add(conn, name="Q1 revenue", period="2026-Q1", metric="revenue", target=20000)
+        plans.add(conn, name="Q1 orders", period="2026-Q1", metric="orders", target=4)
+    conn.close()
+    rows = {r["plan"]: r for r in run.csv("--db", copy, "report", "plans", "--as-of", "2026-04-01")}
+    # booked revenue in Q1 is 103.60 of 200.00; three orders count (O1, O2, O5) of four
+    assert (rows["Q1 revenue"]["target"], rows["Q1 revenue"]["achieved"], rows["Q1 revenue"]["attainment_pct"]) == \
+        ("200.00", "103.60", "51.8")
+    assert (rows["Q1 orders"]["achieved"], rows["Q1 orders"]["attainment_pct"]) == ("3", "75.0")

@@ -254,11 +254,20 @@ def _spec(conn, start, end, *, basis="booked", channel=None, category=None, regi
 
 
 @customers_app.callback(invoke_without_command=True)
-def customers_default(ctx: typer.Context) -> None:
+def customers_default(
+    ctx: typer.Context,
+    *,
+    limit: LimitOpt = 20,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    totals: TotalsOpt = False,
+    chart: ChartOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
     """Customers: top, new vs returning, inactive, RFM scores and segments, ABC classes.
-    With no subcommand: the top 20 customers of all time."""
+    With no subcommand: the top customers (the options here are for that)."""
     if ctx.invoked_subcommand is None:
-        customers_top(limit=20)
+        customers_top(limit=limit, start=start, end=end, totals=totals, chart=chart, fmt=fmt)
 
 
 @customers_app.command("top")
@@ -420,11 +429,19 @@ def customers_abc(
 
 
 @orders_app.callback(invoke_without_command=True)
-def orders_default(ctx: typer.Context) -> None:
+def orders_default(
+    ctx: typer.Context,
+    *,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    totals: TotalsOpt = False,
+    chart: ChartOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
     """Orders: status funnel, open orders, cycle times, receivables ageing.
-    With no subcommand: the funnel."""
+    With no subcommand: the funnel (the options here are for that)."""
     if ctx.invoked_subcommand is None:
-        orders_funnel()
+        orders_funnel(start=start, end=end, totals=totals, chart=chart, fmt=fmt)
 
 
 @orders_app.command("funnel")

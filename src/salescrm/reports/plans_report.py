@@ -33,12 +33,12 @@ def plans(conn: sqlite3.Connection, *, today: date, current_only: bool = False) 
             Col("variance", "decimal"), Col("attainment_pct", "percent", "attained"),
             Col("elapsed_pct", "percent", "elapsed"), Col("expected", "decimal"), Col("projected", "decimal"),
             Col("state"), Col("unit")]
-    # money metrics in cents are shown as currency amounts
+    # money metrics (cents) are shown as amounts with two decimals; counts as they are
     for r in rows:
         if r["unit"] == "money":
             for k in ("target", "achieved", "variance", "expected", "projected"):
                 if r[k] is not None:
                     from decimal import Decimal
 
-                    r[k] = Decimal(r[k]) / 100
+                    r[k] = (Decimal(r[k]) / 100).quantize(Decimal("0.01"))
     return Report(f"Plans as of {today}", cols, rows, None, measure="attainment_pct", label="plan")
