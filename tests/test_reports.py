@@ -303,7 +303,8 @@ def test_reports_never_write(run, shop, snap, tmp_path):
 
     before = snap(Path(shop))
     for args in (["report", "sales", "--by", "month"], ["report", "customers", "rfm"], ["dashboard"],
-                 ["report", "orders", "ageing"], ["report", "forecast"]):
+                 ["report", "orders", "ageing"], ["report", "forecast"], ["report", "stats", "--by", "month"],
+                 ["report", "inventory"], ["report", "next-customers"], ["report", "sales", "--basis", "shipped"]):
         run.ok("--db", shop, *args, "--format", "csv")
     assert snap(Path(shop)) == before
     missing = tmp_path / "nothing-here.db"

@@ -44,8 +44,14 @@ def _plans(conn: sqlite3.Connection, today: date) -> list[dict[str, Any]] | None
         from salescrm import plans
     except ImportError:  # pragma: no cover - the plans module ships with its table
         return None
+    from salescrm.errors import SalesError
+
     out = []
-    for s in plans.status_all(conn, today=today, current_only=True):
+    try:
+        running = plans.status_all(conn, today=today, current_only=True)
+    except SalesError:  # a plan that cannot be measured must not take the dashboard down
+        return None
+    for s in running:
         if s["metric"] != "revenue":
             continue
         out.append({"name": s["name"], "target": s["target"], "achieved": s["achieved"],
