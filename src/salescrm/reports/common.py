@@ -747,7 +747,7 @@ def parse_sort(spec: str | None, allowed: Sequence[str], default: str) -> tuple[
     whitelisted keys; a bare key sorts numbers descending, text ascending."""
     s = (spec or default).strip()
     desc: bool | None = None
-    if s[:1] in "+-":
+    if s[:1] and s[0] in "+-":  # s[:1] of a blank spec is "", which is "in" any string
         desc = s[0] == "-"
         s = s[1:]
     key = s.strip().lower().replace("-", "_")
