@@ -1419,7 +1419,7 @@ class OrdersAdapter(Adapter):
                                   discount_pct=Decimal(pct) if pct is not None else None,
                                   discount_cents=disc if disc else None)
                 a = amounts[key] = (la.gross, la.discount, la.net, la.tax, la.total)
-                if len(amounts) > 500_000:
+                if len(amounts) > 50_000:
                     amounts.clear()
             lines.append((line_no or 0, line, p, qty, unit_price, pct, a))
             if line != last_line:
