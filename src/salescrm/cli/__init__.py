@@ -10,16 +10,16 @@ from typing import Annotated
 import typer
 
 from salescrm import __version__
-from salescrm.cli import customer, dbcmd, demo
+from salescrm.cli import auditcmd, customer, dbcmd, demo
 from salescrm.cli import order as ordercli
 from salescrm.cli import product as productcli
 from salescrm.cli import settings as settingscli
 from salescrm.cli import stock as stockcli
 from salescrm.cli import io as iocli
-from salescrm.cli import plan as plancli
 from salescrm.cli import market as marketcli
-from salescrm.cli import privacy as privacycli
+from salescrm.cli import plan as plancli
 from salescrm.cli import promo as promocli
+from salescrm.cli import privacy as privacycli
 from salescrm.cli import report as reportcli
 from salescrm.cli.common import STATE, SalesGroup
 
@@ -82,11 +82,12 @@ app.add_typer(settingscli.app, name="settings", help="Settings: seller details, 
 app.command("demo", help="Build a demo database with realistic data and show what salescrm can do.")(demo.demo)
 customer.register_agenda(app)
 privacycli.register(customer.app)
+app.command("audit", help="The append-only audit trail of every write (ids only, no personal data).")(auditcmd.audit)
 app.add_typer(iocli.import_app, name="import", help="Import customers, products, orders or payments from CSV, TSV, JSON or JSON lines: all or nothing, idempotent.")
 app.add_typer(iocli.export_app, name="export", help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or JSON lines.")
 app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes commit (order.paid, import.finished, ...).")
-app.add_typer(plancli.app, name="plan", short_help="Sales plans: targets, attainment, run-rate, budget.")
 marketcli.register_price(productcli.app)
+app.add_typer(plancli.app, name="plan", short_help="Sales plans: targets, attainment, run-rate, budget.")
 app.add_typer(marketcli.app, name="market", short_help="Competitors' prices and where ours stands.")
 app.add_typer(promocli.app, name="promo", short_help="Promotions, their precedence, explain and effectiveness.")
 app.add_typer(reportcli.app, name="report", help=reportcli.REPORT_HELP, short_help="Reports: sales, customers, orders, inventory, plans, stats, forecast, reorder, next customers.")
@@ -94,4 +95,8 @@ app.command("dashboard", help="Today on one screen: revenue this month (vs plan)
 
 
 def main() -> None:
-    typer.main.get_command(app).main(prog_name="salescrm")
+    import sys
+
+    from salescrm.cli.lazy import pruned
+
+    typer.main.get_command(pruned(app, sys.argv[1:])).main(prog_name="salescrm")
