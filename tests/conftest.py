@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from salescrm.cli import app
 from salescrm.cli.common import STATE
+from salescrm.cli.lazy import pruned
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +48,9 @@ class Run:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None):
-        return self.runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        argv = [str(a) for a in args]
+        # build only the command named, as ``salescrm.cli.main`` does
+        return self.runner.invoke(pruned(app, argv), argv, input=input, catch_exceptions=False)
 
     def ok(self, *args: str, input: str | None = None):
         result = self(*args, input=input)
