@@ -279,9 +279,7 @@ def create(run, *lines, customer="ann@example.com", **opts):
         args += ["--line", ln]
     for k, v in opts.items():
         args += [f"--{k}", v]
-    number = run.ok(*args).stdout.strip()
-    run.ok("promo", "apply", number)  # a no-op when order create already priced it
-    return number
+    return run.ok(*args).stdout.strip()  # order create prices the promotions
 
 
 def test_order_gets_an_adjustment_and_a_free_line_naming_the_promotions(run, shop):
@@ -334,24 +332,11 @@ def test_coupon_on_an_order(run, shop):
 
 
 def _confirm(run, conn_path, number):
-    """Confirm through the CLI; count usage as orders.confirm will once wired (idempotent)."""
     run.ok("order", "confirm", number)
-    conn = db.connect(conn_path)
-    try:
-        with db.write_tx(conn):
-            promotions.on_confirm(conn, number)
-    finally:
-        conn.close()
 
 
 def _cancel(run, conn_path, number):
     run.ok("order", "cancel", number)
-    conn = db.connect(conn_path)
-    try:
-        with db.write_tx(conn):
-            promotions.on_cancel(conn, number)
-    finally:
-        conn.close()
 
 
 def test_usage_limits_counted_on_confirm_released_on_cancel(run, shop, db_path):
@@ -373,22 +358,68 @@ def test_usage_limits_counted_on_confirm_released_on_cancel(run, shop, db_path):
     assert run.json("promo", "show", "ONE")["usage"][0]["released_at"] is not None
 
 
-def test_a_limit_reached_after_pricing_refuses_confirm(db_path, run, shop):
+def test_a_limit_reached_after_pricing_refuses_confirm(db_path, run, shop, snap):
     promo(run, "ONE", "--amount-off", "2.00", "--limit", "1")
     n1 = create(run, "TEA:5")
     n2 = create(run, "TEA:5", customer="bob@example.com")
+    assert order_show(run, n2)["total"] == 48.00
     _confirm(run, db_path, n1)
-    conn = db.connect(db_path)
-    try:
-        with pytest.raises(Exception, match="reached its usage limit"):
-            with db.write_tx(conn):
-                promotions.on_confirm(conn, n2)
-        with db.write_tx(conn):
-            out = promotions.apply_to_order(conn, n2)
-        assert out is not None and out.applied == []
-    finally:
-        conn.close()
+    before = snap(db_path)
+    r = run("order", "confirm", n2)
+    assert f"promotion ONE reached its usage limit (1 of 1 used) after {n2} was priced" in one_line_error(r)
+    assert f"reprice it with 'salescrm promo apply {n2}', then confirm" in r.stderr
+    assert snap(db_path) == before
+    run.ok("promo", "apply", n2)
     assert order_show(run, n2)["total"] == 50.00
+    _confirm(run, db_path, n2)
+    assert run.json("promo", "show", "ONE")["used"] == 1
+
+
+def test_order_create_and_edits_price_promotions(run, shop, db_path, snap):
+    promo(run, "FIVE", "--amount-off", "5.00", "--min-amount", "50")
+    promo(run, "WEB", "--percent", "10%", "--channel", "online", "--stackable")
+    n = create(run, "TEA:5")
+    assert order_show(run, n)["total"] == 45.00
+    before = snap(db_path)
+    run.ok("promo", "apply", n)  # already priced: nothing changes but the audit trail
+    assert {t: v for t, v in snap(db_path).items() if t != "audit"} == \
+        {t: v for t, v in before.items() if t != "audit"}
+    run.ok("order", "edit", n, "--channel", "online")  # 50 - 5 = 45; 10% of 45 = 4.50
+    assert order_show(run, n)["total"] == 40.50
+    run.ok("order", "add-line", n, "MUG:2")  # 60 - 5 = 55; 5.50
+    assert order_show(run, n)["total"] == 49.50
+    run.ok("order", "remove-line", n, "TEA")  # 10.00 left: under 50, FIVE goes; 10% of 10 = 1.00
+    o = order_show(run, n)
+    assert o["total"] == 9.00 and [a["description"] for a in o["adjustments"]] == ["Promotion WEB: 10% off"]
+    run.ok("order", "edit", n, "--discount", "1.00")  # a manual discount stays beside the promotions
+    o = order_show(run, n)
+    assert sorted(a["amount"] for a in o["adjustments"]) == [-1.00, -1.00] and o["total"] == 8.00
+    kinds = [e["kind"] for e in run.json("order", "history", n)]
+    assert kinds.count("promotion") >= 4
+
+
+def test_removing_the_qualifying_line_drops_its_discount(run, shop):
+    promo(run, "FIVE", "--amount-off", "5.00")
+    n = create(run, "TEA:1")
+    assert order_show(run, n)["total"] == 5.00
+    run.ok("order", "add-line", n, "CUP:1")
+    run.ok("order", "remove-line", n, "1")  # 3.00 left: the 5.00 off shrinks to what the cap allows
+    o = order_show(run, n)
+    assert o["total"] == 1.00 and o["adjustments"][0]["amount"] == -2.00  # cup cost 1.00
+    run.ok("order", "remove-line", n, "CUP")
+    o = order_show(run, n)
+    assert o["lines"] == [] and o["adjustments"] == [] and o["total"] == 0
+
+
+def test_free_lines_ship_and_reserve_stock(run, shop):
+    promo(run, "B10", "--buy", "10", "--get", "1", "--sku", "TEA")
+    n = create(run, "TEA:15")
+    run.ok("order", "confirm", n)
+    assert run.json("product", "show", "TEA")["reserved"] == 16
+    run.ok("order", "ship", n)
+    assert run.json("product", "show", "TEA")["on_hand"] == 1000 - 16
+    o = order_show(run, n)
+    assert o["total"] == 150.00 and o["status"] == "shipped"
 
 
 def test_report_effectiveness(run, shop, db_path):

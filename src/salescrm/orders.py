@@ -38,7 +38,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from salescrm import db, lifecycle, money, products, stock, validate
+from salescrm import db, lifecycle, money, products, promotions, stock, validate
 from salescrm.errors import BusinessRule, Conflict, NotFound, ValidationError
 
 # --------------------------------------------------------------------------- value types
@@ -357,6 +357,7 @@ def create(
     if discount:
         _set_discount(conn, oid, discount)
     _recalc(conn, oid)
+    promotions.apply_to_order(conn, oid)
     return OrderRef(oid, number)
 
 
@@ -488,6 +489,7 @@ def add_line(conn: sqlite3.Connection, order: int | str, line: LineSpec | str | 
     lifecycle.require(o["status"], "edit", number=o["number"])
     line_no = _insert_line(conn, o, _as_spec(line))
     _recalc(conn, o["id"])
+    promotions.apply_to_order(conn, o["id"])
     return line_no
 
 
@@ -512,6 +514,7 @@ def remove_line(conn: sqlite3.Connection, order: int | str, line: int | str) -> 
     r = match[0]
     conn.execute("DELETE FROM order_lines WHERE id = ?", (r["id"],))
     _event(conn, o["id"], "line", f"removed line {r['line_no']}: {r['sku']} x {r['qty']}")
+    promotions.apply_to_order(conn, o["id"])  # before the totals: drops discounts the rest no longer earns
     _recalc(conn, o["id"])
     db.audit(conn, "delete", "order_line", r["id"])
     return int(r["line_no"])
@@ -591,6 +594,7 @@ def edit(
         _recalc(conn, o["id"])
         _event(conn, o["id"], "edit", "; ".join(changed))
         db.audit(conn, "update", "order", o["id"])
+    promotions.apply_to_order(conn, o["id"])  # always: --discount replaces promotion discounts too
     return changed
 
 
@@ -675,6 +679,7 @@ def confirm(
     if shortages and not allow_backorder:
         raise BusinessRule(f"not enough stock for {o['number']}: " + "; ".join(shortages),
                            "receive stock first, or confirm with --allow-backorder")
+    promotions.on_confirm(conn, o["id"])  # counts usage; refuses a promotion used up since pricing
     when = _when(at, "confirm time")
     units = 0
     for r in lines:
@@ -852,6 +857,7 @@ def cancel(conn: sqlite3.Connection, order: int | str, *, reason: str | None = N
     detail = f"released {released:,} units" if released else "nothing reserved"
     if why:
         detail += f"; reason: {why}"
+    promotions.on_cancel(conn, o["id"])
     _event(conn, o["id"], "cancel", detail, o["status"], new)
     db.audit(conn, "cancel", "order", o["id"])
     return {"number": o["number"], "status": new, "released": released}
