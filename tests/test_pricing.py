@@ -46,9 +46,12 @@ def test_round_to_ending(cents, ending, expected):
     assert pricing.round_to_ending(cents, ending) == expected
 
 
-def test_round_down_and_floor():
-    assert pricing.round_to_ending(862, ".99", down=True) == 799
-    assert pricing.round_to_ending(805, ".99", down=True, at_least=800) == 899
+def test_round_up_down_and_floor():
+    assert pricing.round_to_ending(862, ".99", mode="down") == 799
+    assert pricing.round_to_ending(899, ".99", mode="down") == 899
+    assert pricing.round_to_ending(520, ".99", mode="up") == 599
+    assert pricing.round_to_ending(499, ".99", mode="up") == 499
+    assert pricing.round_to_ending(805, ".99", mode="down", at_least=800) == 899
     assert pricing.round_to_ending(520, ".99", at_least=500) == 599
 
 
@@ -87,7 +90,7 @@ def test_margin(run, tea):
     assert (out["new_price"], out["old_price"], out["margin_pct"], out["strategy"]) == (5.33, 10.00, 25.0,
                                                                                           "margin 25%")
     run.ok("product", "price", "TEA", "--margin", "25%", "--round-to", ".99")
-    assert price_of(run) == 4.99  # |5.33 - 4.99| = 0.34 < |5.99 - 5.33| = 0.66
+    assert price_of(run) == 5.99  # rounded up: the 25% margin asked for is kept
 
 
 def test_match_market(run, market):
@@ -141,11 +144,11 @@ def test_history(run, tea):
     run.ok("product", "edit", "TEA", "--name", "Green tea 250g")  # not a price change
     rows = run.json("product", "price", "TEA", "--history")
     user = db.os_user()
-    assert [(r["old"], r["new"], r["os_user"]) for r in rows] == [(None, 10.00, user), (10.00, 4.99, user),
-                                                                   (4.99, 6.50, user)]
+    assert [(r["old"], r["new"], r["os_user"]) for r in rows] == [(None, 10.00, user), (10.00, 5.99, user),
+                                                                   (5.99, 6.50, user)]
     assert [r["strategy"] for r in rows] == ["initial (product add)", "cost-plus 30%, rounded to .99",
                                              "manual (product edit)"]
-    assert rows[1]["change_pct"] == -50.1 and rows[1]["detail"] == "cost 4.00; before rounding 5.20"
+    assert rows[1]["change_pct"] == -40.1 and rows[1]["detail"] == "cost 4.00; before rounding 5.20"
     assert "cost-plus 30%" in run.ok("product", "price", "TEA", "--history", "--format", "table").stdout
     r = run("product", "price", "TEA", "--history", "--cost-plus", "10%")
     assert "give no strategy" in one_line_error(r)

@@ -8,9 +8,11 @@ the cent once):
 * match market:   price = lowest current competitor price x (1 - U/100)
   with ``undercut`` U% (0 <= U <= 100); a competitor's current price is its
   latest observation.
-* round to an ending (``.99``, ``.95``, ``9.99``): the nearest price with
-  that ending (a tie goes up); when matching the market, the highest one
-  not above the market price; when that is below cost, the next one up.
+* round to an ending (``.99``, ``.95``, ``9.99``): with cost-plus and
+  margin the lowest such price not below the computed one (the markup asked
+  for is kept); when matching the market the highest one not above it (we
+  never end up dearer than the market); when that is below cost, the next
+  one up.
 
 A price below the unit cost is refused unless ``allow_below_cost``.  Every
 change of a list price is kept in ``price_history`` (by triggers, so that
@@ -63,18 +65,21 @@ def parse_ending(text: str) -> tuple[int, int]:
     return cents, step
 
 
-def round_to_ending(cents: int, ending: str, *, at_least: int | None = None, down: bool = False) -> int:
-    """The nearest price ending in ``ending`` (a tie goes up), or with
-    ``down`` the highest one not above ``cents``; never below ``at_least``
-    when given (then the lowest such price at or above it)."""
+def round_to_ending(cents: int, ending: str, *, at_least: int | None = None, mode: str = "nearest") -> int:
+    """A price ending in ``ending``: the nearest one (a tie goes up), or with
+    ``mode`` "up" the lowest one not below ``cents``, or "down" the highest
+    one not above it; never below ``at_least`` when given (then the lowest
+    such price at or above it)."""
     end, step = parse_ending(ending)
     n = max(0, (cents - end) // step)
     candidates = [n * step + end, (n + 1) * step + end]
     if n > 0:
         candidates.insert(0, (n - 1) * step + end)
-    if down:
+    if mode == "down":
         below = [c for c in candidates if c <= cents]
         best = max(below) if below else min(candidates)
+    elif mode == "up":
+        best = min(c for c in candidates if c >= cents)
     else:
         best = min(candidates, key=lambda c: (abs(c - cents), -c))
     if at_least is not None and best < at_least:
@@ -234,7 +239,7 @@ def propose(
             "add --allow-below-cost to sell below cost",
         )
     if round_to is not None:
-        price = round_to_ending(raw, round_to, at_least=floor, down=match_market)
+        price = round_to_ending(raw, round_to, at_least=floor, mode="down" if match_market else "up")
         strategy += f", rounded to {round_to.strip()}"
         detail.append(f"before rounding {money.fmt(raw)}")
     if price < cost:

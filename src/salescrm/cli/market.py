@@ -82,9 +82,9 @@ def price(
                                                "(see 'market show').")] = False,
     undercut: Annotated[str | None, _opt("With --match-market: that much below it, e.g. 2%.", "--undercut",
                                          metavar="U%")] = None,
-    round_to: Annotated[str | None, _opt("End the price in .99, .95, 9.99, ...: the nearest such price (with "
-                                         "--match-market the highest not above the market).", "--round-to",
-                                         metavar="ENDING")] = None,
+    round_to: Annotated[str | None, _opt("End the price in .99, .95, 9.99, ...: rounded up with --cost-plus and "
+                                         "--margin (the markup is kept), down with --match-market (never dearer "
+                                         "than the market).", "--round-to", metavar="ENDING")] = None,
     allow_below_cost: Annotated[bool, typer.Option("--allow-below-cost", help="Allow a price below the unit "
                                                    "cost.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show the proposal; change nothing.")] = False,
