@@ -170,6 +170,13 @@ def test_validity_window(run, shop):
     assert explain(run, "TEA:1", date="2026-04-01")["MARCH"]["reason"] == "expired on 2026-03-31"
 
 
+def test_long_expired_promotions_are_no_longer_candidates(run, shop):
+    promo(run, "OLD", "--percent", "10%", "--to", "2026-01-31")
+    assert "OLD" in explain(run, "TEA:1", date="2026-03-02")  # 30 days after its end: still listed
+    assert "OLD" not in explain(run, "TEA:1", date="2026-03-03")
+    assert [r["name"] for r in run.json("promo", "list", "--all")] == ["OLD"]
+
+
 def test_future_and_expired_by_today(run, shop):
     promo(run, "PAST", "--percent", "10%", "--to", "-1d")
     promo(run, "FUTURE", "--percent", "10%", "--from", "+1d")

@@ -48,7 +48,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -716,9 +716,18 @@ def _savings(conn: sqlite3.Connection, c: Candidate, b: Basket, paid: dict[int, 
     c.saving = sum(c.line_savings.values())
 
 
+#: Promotions that ended or expired longer ago than this (before the order date) are no longer candidates.
+RECENT_DAYS = 30
+
+
 def evaluate(conn: sqlite3.Connection, b: Basket) -> Outcome:
-    """Every promotion against the basket, with the precedence rule applied."""
-    promos = [_promo(conn, r) for r in conn.execute("SELECT * FROM promotions ORDER BY id").fetchall()]
+    """Every promotion against the basket, with the precedence rule applied
+    (those that ended more than ``RECENT_DAYS`` before the order date are
+    left out)."""
+    cutoff = (b.day - timedelta(days=RECENT_DAYS)).isoformat()
+    promos = [_promo(conn, r) for r in conn.execute(
+        "SELECT * FROM promotions WHERE (ends_on IS NULL OR ends_on >= ?)"
+        " AND (ended_at IS NULL OR substr(ended_at, 1, 10) >= ?) ORDER BY id", (cutoff, cutoff)).fetchall()]
     margin = min_margin(conn)
     floors = {ln.key: _floor(ln, margin) for ln in b.lines}
     base_paid = {ln.key: ln.total for ln in b.lines}

@@ -276,7 +276,8 @@ def explain(
     fmt: FormatOpt = None,
 ) -> None:
     """Every candidate promotion for an order (or for the --line items given),
-    with why it applied or not, the saving, and what would unlock more."""
+    with why it applied or not, the saving, and what would unlock more.
+    Promotions that ended more than 30 days before the order date are left out."""
     from salescrm import promotions
 
     with open_db(write=False) as conn:
