@@ -19,6 +19,9 @@ TOUR = [
     ["stock", "list", "--low"],
     ["order", "list", "--status", "draft,confirmed,partially_shipped,shipped", "--limit", "10"],
     ["order", "list", "--overdue", "--limit", "10"],
+    ["report", "sales", "--by", "category"],
+    ["report", "orders"],
+    ["dashboard"],
 ]
 
 
