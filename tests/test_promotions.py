@@ -536,3 +536,14 @@ def test_library_writers_need_a_transaction_and_audit(db_path, run, shop):
         assert isinstance(conn, sqlite3.Connection)
     finally:
         conn.close()
+
+
+def test_order_quote_lists_every_candidate_promotion(run, shop):
+    promo(run, "TEA10", "--percent", "10%", "--category", "tea")
+    promo(run, "FIVE", "--amount-off", "5.00", "--min-amount", "50")
+    number = run.ok("order", "create", "--customer", "ann@example.com", "--line", "TEA:2").stdout.strip()
+    quote = run.ok("order", "quote", number).stdout
+    assert "## Promotions" in quote
+    assert "TEA10: applied" in quote and "FIVE: not applied" in quote
+    html = run.ok("order", "quote", number, "--html").stdout
+    assert "<h2>Promotions</h2>" in html and "TEA10" in html

@@ -33,6 +33,7 @@ class Document:
     terms: list[str] = field(default_factory=list)
     notes: str | None = None
     status: str = ""
+    promotions: list[str] = field(default_factory=list)  # quotes: every candidate and why
 
 
 def _terms_days(conn: sqlite3.Connection, customer_id: int) -> int:
@@ -114,7 +115,19 @@ def build(conn: sqlite3.Connection, order: int | str, kind: str, invoice: dict |
                      f"Please quote {o['number']} when you order.")
     return Document(kind=kind, title=title, number=number, order_number=o["number"], issued=issued,
                     currency=o["currency"], seller=seller, customer=o["customer_details"], tax_note=tax_note,
-                    lines=lines, totals=totals, terms=terms, notes=o["notes"], status=o["status"])
+                    lines=lines, totals=totals, terms=terms, notes=o["notes"], status=o["status"],
+                    promotions=_promotion_lines(conn, o["id"]) if kind == "quote" else [])
+
+
+def _promotion_lines(conn: sqlite3.Connection, order_id: int) -> list[str]:
+    """Every candidate promotion with why it applied or not, then the
+    "spend N more" hints (the same evaluation as ``promo explain``)."""
+    from salescrm import promotions
+
+    outcome = promotions.explain(conn, order_id)
+    out = [f"{c.name}: {'applied' if c.applied else 'not applied'}"
+           + (f" ({c.reason})" if c.reason else "") for c in outcome.candidates]
+    return out + list(outcome.hints)
 
 
 def _address(d: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
@@ -177,6 +190,8 @@ def markdown(doc: Document) -> str:
         lab, val = _md(label), f"{_m(cents)} {doc.currency}"
         out.append(f"| **{lab}** | **{val}** |" if strong else f"| {lab} | {val} |")
     out += ["", f"_{doc.tax_note}_", ""]
+    if doc.promotions:
+        out += ["## Promotions", ""] + [f"- {_md(p)}" for p in doc.promotions] + [""]
     out.append("  \n".join(_md(t) for t in doc.terms))
     if doc.notes:
         out += ["", f"Notes: {_md(doc.notes)}"]
@@ -228,6 +243,8 @@ def html_document(doc: Document) -> str:
     customer = "<br>".join(e(x) for x in _customer_lines(doc.customer))
     terms = "".join(f"<p>{e(t)}</p>" for t in doc.terms)
     notes = f"<p>Notes: {e(doc.notes)}</p>" if doc.notes else ""
+    if doc.promotions:
+        notes += "<h2>Promotions</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in doc.promotions) + "</ul>"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
