@@ -10,6 +10,15 @@ after.  Each report then runs as ``python -m salescrm ... --format csv`` in a
 fresh process, three times; the median wall time and the peak resident memory
 of the children (``resource.getrusage(RUSAGE_CHILDREN)``) are printed.  The
 goal is under 2 s and under 200 MB per report.
+
+Last run (2 vCPU AMD EPYC VM, Python 3.11, SQLite 3.40.1, quiet machine):
+build 56 s; peak memory 122 MB for any report.  Under 2 s: every report
+over a window (day/week/month/quarter of this year or the last 90 days),
+the order reports, inventory, forecast, reorder, dashboard.  Over: the
+reports that must read all 3M lines (sales by month or year over three
+years 3.6-4.0 s, by customer 6.5 s, by product 7.7 s), the shipped basis
+(7 s: shipments have no index on their date), per-customer reports over
+all history (2.5-3.5 s), stats of line values (2.6 s).
 """
 
 from __future__ import annotations
