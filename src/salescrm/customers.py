@@ -424,7 +424,9 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _where(filters: Filters | None) -> tuple[str, list[Any]]:
+def where(filters: Filters | None) -> tuple[str, list[Any]]:
+    """``" WHERE ..."`` (or ``""``) and its parameters for ``filters``, over
+    customers ``c``: the filters of ``customer list``, shared with exports."""
     f = filters or Filters()
     clauses: list[str] = []
     params: list[Any] = []
@@ -513,12 +515,12 @@ def _list_sql(filters: Filters | None, sort: str | None, limit: int | None) -> t
     """Without a limit: the rows with their tags.  With one: only the page of
     ids (the sorter then holds ids and sort keys, and tags are read for the
     page only, by ``_rows_by_ids``)."""
-    where, params = _where(filters)
+    clause, params = where(filters)
     order = _order_by(parse_sort(sort), scan=bool(filters and filters.search is not None))
     if limit is None:
-        return _LIST_SQL + where + order, params
+        return _LIST_SQL + clause + order, params
     validate.positive_int(limit, field="--limit")
-    return "SELECT c.id FROM customers c" + where + order + " LIMIT ?", [*params, limit]
+    return "SELECT c.id FROM customers c" + clause + order + " LIMIT ?", [*params, limit]
 
 
 def _rows_by_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -554,8 +556,8 @@ def search(
 
 
 def count(conn: sqlite3.Connection, filters: Filters | None = None) -> int:
-    where, params = _where(filters)
-    return conn.execute("SELECT count(*) FROM customers c" + where, params).fetchone()[0]
+    clause, params = where(filters)
+    return conn.execute("SELECT count(*) FROM customers c" + clause, params).fetchone()[0]
 
 
 def query_plan(conn: sqlite3.Connection, filters: Filters | None = None, *, sort: str | None = None,
@@ -903,9 +905,9 @@ def sample(
                                   "stratify by one of " + ", ".join(STRATIFY_FIELDS))
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    where, params = _where(filters)
+    clause, params = where(filters)
     column = f"c.{stratify}" if stratify else "NULL"
-    candidates = conn.execute(f"SELECT c.id, {column} AS stratum FROM customers c{where} ORDER BY c.id",
+    candidates = conn.execute(f"SELECT c.id, {column} AS stratum FROM customers c{clause} ORDER BY c.id",
                               params).fetchall()
     population = len(candidates)
     if n > population:

@@ -176,7 +176,7 @@ def _customer_where(conn: sqlite3.Connection, f: Filters) -> tuple[list[str], li
 
     cf = customers.Filters(search=f.search, segment=f.segment, region=f.region, city=f.city, owner=f.owner,
                            tags=tuple(f.tags), since=f.since, archived=f.archived)
-    where, params = customers._where(cf)  # the same filters as 'customer list'
+    where, params = customers.where(cf)  # the same filters as 'customer list'
     clause = where.removeprefix(" WHERE ")
     return ([clause] if clause else []), list(params)
 
@@ -184,8 +184,8 @@ def _customer_where(conn: sqlite3.Connection, f: Filters) -> tuple[list[str], li
 def _order_where(conn: sqlite3.Connection, f: Filters) -> tuple[list[str], list[Any]]:
     from salescrm import orders
 
-    where, params = orders._list_where(conn, status=f.status, customer=f.customer, channel=f.channel,
-                                       salesperson=f.salesperson, date_from=f.date_from, date_to=f.date_to)
+    where, params = orders.list_where(conn, status=f.status, customer=f.customer, channel=f.channel,
+                                      salesperson=f.salesperson, date_from=f.date_from, date_to=f.date_to)
     return list(where), list(params)
 
 

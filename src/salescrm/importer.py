@@ -715,6 +715,7 @@ class Ctx:
     conn: sqlite3.Connection
     present: list[str]            # our fields the file (or a constant) gives
     create_missing: bool
+    apply_promotions: bool = False  # orders: price new orders with today's promotions (else: as in the file)
     counts: dict[str, int] = field(default_factory=dict)
     created: dict[str, int] = field(default_factory=dict)
     progress: Progress | None = None
@@ -1214,10 +1215,17 @@ class OrdersAdapter(Adapter):
     # -- apply
 
     def apply(self, ctx: Ctx) -> None:
+        """The file is the truth: orders keep its prices, discounts and
+        totals, and no promotion is applied (not even when an order is
+        confirmed or an existing draft changes), unless ``apply_promotions``
+        asks for today's promotions on new orders: then every new order,
+        drafts too, goes through ``orders.create``."""
         conn = ctx.conn
-        self._new_drafts(ctx)
+        if not ctx.apply_promotions:
+            self._new_drafts(ctx)
         slow = conn.execute("""SELECT * FROM stage.groups WHERE NOT bad AND
-                               (target IS NOT NULL OR coalesce(status, 'draft') <> 'draft') ORDER BY grp""").fetchall()
+                               (target IS NOT NULL OR coalesce(status, 'draft') <> 'draft' OR ?)
+                               ORDER BY grp""", (1 if ctx.apply_promotions else 0,)).fetchall()
         for n, g in enumerate(slow, start=1):
             self._one_order(ctx, g)
             if ctx.progress is not None and n % 1000 == 0:
@@ -1250,12 +1258,13 @@ class OrdersAdapter(Adapter):
                 ref = orders.create(
                     conn, customer=g["cust"], lines=self._specs(rows), channel=g["channel"],
                     salesperson=g["salesperson"], order_date=g["order_date"], currency=g["currency"],
-                    notes=g["notes"], shipping=g["shipping"] or 0, number=g["order_no"])
+                    notes=g["notes"], shipping=g["shipping"] or 0, number=g["order_no"],
+                    apply_promotions=ctx.apply_promotions)
                 self._move(conn, ref.id, "draft", g["status"], events)
                 ctx.bump("inserted")
                 ctx.bump("lines_inserted", len(rows))
             else:
-                changed = self._update(conn, g, rows, present, events)
+                changed = self._update(conn, g, rows, present, events)  # never applies promotions
                 ctx.bump("updated" if changed else "unchanged")
             conn.execute("RELEASE import_order")
             for event, payload in events:
@@ -1338,13 +1347,13 @@ class OrdersAdapter(Adapter):
             kw = {("shipping" if k == "shipping" else k): v for k, v in header.items()}
             if "shipping" in kw and kw["shipping"] == "":
                 kw["shipping"] = 0
-            orders.edit(conn, o["id"], **kw)
+            orders.edit(conn, o["id"], apply_promotions=False, **kw)
         if lines_differ:
             for line_no in [r[0] for r in conn.execute(
                     "SELECT line_no FROM order_lines WHERE order_id = ? ORDER BY line_no DESC", (o["id"],))]:
-                orders.remove_line(conn, o["id"], str(line_no))
+                orders.remove_line(conn, o["id"], str(line_no), apply_promotions=False)
             for spec in self._specs(rows):
-                orders.add_line(conn, o["id"], spec)
+                orders.add_line(conn, o["id"], spec, apply_promotions=False)
         self._move(conn, o["id"], o["status"], status, events)
         return True
 
@@ -1583,6 +1592,7 @@ class Options:
     date_format: str | None = None
     decimal_comma: bool = False
     create_missing: bool = False
+    apply_promotions: bool = False       # orders: today's promotions on new orders (default: the file's prices)
     rejects: Path | None = None
     dry_run: bool = False
     force: bool = False
@@ -2147,7 +2157,8 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             summary.status, summary.previous_run = "already-imported", prev
             summary.seconds = time.monotonic() - started
             return summary
-    ctx = Ctx(conn=conn, present=plan.present, create_missing=opts.create_missing, progress=opts.progress)
+    ctx = Ctx(conn=conn, present=plan.present, create_missing=opts.create_missing,
+              apply_promotions=opts.apply_promotions, progress=opts.progress)
     try:
         ctx.wanted = {r[0] for r in conn.execute("SELECT DISTINCT event FROM hooks WHERE enabled = 1")}
     except sqlite3.OperationalError:

@@ -282,8 +282,9 @@ def _lines(conn: sqlite3.Connection, order_id: int) -> list[sqlite3.Row]:
 # --------------------------------------------------------------------------- events
 
 
-def _event(conn: sqlite3.Connection, order_id: int, kind: str, detail: str | None = None,
-           from_status: str | None = None, to_status: str | None = None) -> None:
+def event(conn: sqlite3.Connection, order_id: int, kind: str, detail: str | None = None,
+          from_status: str | None = None, to_status: str | None = None) -> None:
+    """Append one row to the order's history (``order history``)."""
     conn.execute(
         "INSERT INTO order_events (order_id, at, os_user, kind, from_status, to_status, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -319,11 +320,16 @@ def create(
     shipping: int = 0,
     discount: str | None = None,
     number: str | None = None,
+    coupon: str | None = None,
+    apply_promotions: bool = True,
 ) -> OrderRef:
     """A new draft order.  ``customer`` is an id or e-mail; ``lines`` are
     LineSpec, ``"SKU:QTY[@PRICE][-DISC]"`` strings or dicts; ``shipping`` is
     cents; ``discount`` is ``"10%"`` or an amount ``"5.00"`` off the order.
-    ``number`` (for imports) defaults to the next ``SO-000123``."""
+    ``number`` (for imports) defaults to the next ``SO-000123``.  ``coupon``
+    enters a coupon code (``promotions.set_coupon``: an unknown code refuses
+    the whole order).  ``apply_promotions=False`` prices the order as given
+    and applies no promotion (imports: the file is the truth)."""
     _require_tx(conn, "create")
     from salescrm import settings
 
@@ -349,15 +355,20 @@ def create(
          shipping, shipping, now, now),
     )
     oid = int(cur.lastrowid or 0)
-    _event(conn, oid, "create", f"draft order for customer {cust['id']}, channel {ch}", None, "draft")
+    event(conn, oid, "create", f"draft order for customer {cust['id']}, channel {ch}", None, "draft")
     db.audit(conn, "create", "order", oid)
     order = conn.execute("SELECT * FROM orders WHERE id = ?", (oid,)).fetchone()
     for item in lines:
         _insert_line(conn, order, _as_spec(item))
     if discount:
         _set_discount(conn, oid, discount)
-    _recalc(conn, oid)
-    promotions.apply_to_order(conn, oid)
+    recalc(conn, oid)
+    if coupon is not None and coupon.strip():
+        if not apply_promotions:
+            raise ValidationError("a coupon needs promotions applied to the order")
+        promotions.set_coupon(conn, oid, coupon)  # applies the promotions, the coupon's included
+    elif apply_promotions:
+        promotions.apply_to_order(conn, oid)
     return OrderRef(oid, number)
 
 
@@ -410,7 +421,7 @@ def _insert_line(conn: sqlite3.Connection, order: sqlite3.Row, spec: LineSpec) -
         disc = f" -{products.rate_text(spec.discount_pct)}%"
     elif spec.discount_cents:
         disc = f" -{money.fmt(spec.discount_cents)}"
-    _event(conn, order["id"], "line", f"added line {line_no}: {p['sku']} x {qty} @ {money.fmt(price)}{disc}")
+    event(conn, order["id"], "line", f"added line {line_no}: {p['sku']} x {qty} @ {money.fmt(price)}{disc}")
     db.audit(conn, "create", "order_line", cur.lastrowid)
     return line_no
 
@@ -448,13 +459,13 @@ def add_adjustment(conn: sqlite3.Connection, order: int | str, *, kind: str, des
         (o["id"], kind, desc, products.rate_text(percent) if percent is not None else None,
          adjustment_amount(kind, None, amount, 0) if amount is not None else 0),
     )
-    _event(conn, o["id"], "edit", f"{kind} added: {desc}")
-    _recalc(conn, o["id"])
+    event(conn, o["id"], "edit", f"{kind} added: {desc}")
+    recalc(conn, o["id"])
     db.audit(conn, "create", "order_adjustment", cur.lastrowid)
     return int(cur.lastrowid or 0)
 
 
-def _recalc(conn: sqlite3.Connection, order_id: int) -> None:
+def recalc(conn: sqlite3.Connection, order_id: int) -> None:
     """Recompute the order's totals from its lines and adjustments."""
     gross, disc, net, tax, lines_total = conn.execute(
         "SELECT coalesce(sum(gross_cents), 0), coalesce(sum(discount_cents), 0), coalesce(sum(net_cents), 0),"
@@ -482,19 +493,24 @@ def _recalc(conn: sqlite3.Connection, order_id: int) -> None:
     )
 
 
-def add_line(conn: sqlite3.Connection, order: int | str, line: LineSpec | str | dict) -> int:
-    """Add a line to a draft order; returns its line number."""
+def add_line(conn: sqlite3.Connection, order: int | str, line: LineSpec | str | dict, *,
+             apply_promotions: bool = True) -> int:
+    """Add a line to a draft order; returns its line number.
+    ``apply_promotions=False`` leaves the order's promotions as they are."""
     _require_tx(conn, "add_line")
     o = _order(conn, order)
     lifecycle.require(o["status"], "edit", number=o["number"])
     line_no = _insert_line(conn, o, _as_spec(line))
-    _recalc(conn, o["id"])
-    promotions.apply_to_order(conn, o["id"])
+    recalc(conn, o["id"])
+    if apply_promotions:
+        promotions.apply_to_order(conn, o["id"])
     return line_no
 
 
-def remove_line(conn: sqlite3.Connection, order: int | str, line: int | str) -> int:
-    """Remove a line from a draft order by line number or SKU; returns the line number."""
+def remove_line(conn: sqlite3.Connection, order: int | str, line: int | str, *,
+                apply_promotions: bool = True) -> int:
+    """Remove a line from a draft order by line number or SKU; returns the line number.
+    ``apply_promotions=False`` leaves the order's promotions as they are."""
     _require_tx(conn, "remove_line")
     o = _order(conn, order)
     lifecycle.require(o["status"], "edit", number=o["number"])
@@ -513,9 +529,10 @@ def remove_line(conn: sqlite3.Connection, order: int | str, line: int | str) -> 
                               "give the line number instead: " + ", ".join(str(r["line_no"]) for r in match))
     r = match[0]
     conn.execute("DELETE FROM order_lines WHERE id = ?", (r["id"],))
-    _event(conn, o["id"], "line", f"removed line {r['line_no']}: {r['sku']} x {r['qty']}")
-    promotions.apply_to_order(conn, o["id"])  # before the totals: drops discounts the rest no longer earns
-    _recalc(conn, o["id"])
+    event(conn, o["id"], "line", f"removed line {r['line_no']}: {r['sku']} x {r['qty']}")
+    if apply_promotions:
+        promotions.apply_to_order(conn, o["id"])  # before the totals: drops discounts the rest no longer earns
+    recalc(conn, o["id"])
     db.audit(conn, "delete", "order_line", r["id"])
     return int(r["line_no"])
 
@@ -532,9 +549,11 @@ def edit(
     notes: str | None = None,
     shipping: int | None = None,
     discount: str | None = None,
+    apply_promotions: bool = True,
 ) -> list[str]:
     """Change a draft order's header (None leaves a field alone; ``discount="0"``
-    removes the order discount).  Returns the names of the fields changed."""
+    removes the order discount).  Returns the names of the fields changed.
+    ``apply_promotions=False`` leaves the order's promotions as they are."""
     _require_tx(conn, "edit")
     from salescrm import settings
 
@@ -591,10 +610,11 @@ def edit(
         if [tuple(r) for r in before] != [tuple(r) for r in after]:
             changed.append(f"discount {discount.strip()}")
     if changed:
-        _recalc(conn, o["id"])
-        _event(conn, o["id"], "edit", "; ".join(changed))
+        recalc(conn, o["id"])
+        event(conn, o["id"], "edit", "; ".join(changed))
         db.audit(conn, "update", "order", o["id"])
-    promotions.apply_to_order(conn, o["id"])  # always: --discount replaces promotion discounts too
+    if apply_promotions:
+        promotions.apply_to_order(conn, o["id"])  # always: --discount replaces promotion discounts too
     return changed
 
 
@@ -698,7 +718,7 @@ def confirm(
         detail.append("backorder: " + "; ".join(shortages))
     if overridden:
         detail.append(f"override ({reason}): " + "; ".join(overridden))
-    _event(conn, o["id"], "confirm", "; ".join(detail), o["status"], new)
+    event(conn, o["id"], "confirm", "; ".join(detail), o["status"], new)
     db.audit(conn, "confirm", "order", o["id"])
     return {"number": o["number"], "status": new, "reserved": units, "due_date": due,
             "backorder": shortages, "overridden": overridden}
@@ -795,7 +815,7 @@ def ship(
     detail = f"shipment {sid}: " + ", ".join(parts)
     if carrier or tracking:
         detail += f" ({', '.join(x for x in (carrier, tracking) if x)})"
-    _event(conn, o["id"], "ship", detail, o["status"], new)
+    event(conn, o["id"], "ship", detail, o["status"], new)
     db.audit(conn, "create", "shipment", sid)
     return {"number": o["number"], "shipment": sid, "status": new, "remaining": int(remaining)}
 
@@ -826,9 +846,9 @@ def deliver(conn: sqlite3.Connection, order: int | str, *, at: str | None = None
         (new, new, when, new, when, db.now_iso(), o["id"]),
     )
     detail = f"{marked} shipment{'s' if marked != 1 else ''} delivered"
-    _event(conn, o["id"], "deliver", detail, o["status"], new if new != o["status"] else None)
+    event(conn, o["id"], "deliver", detail, o["status"], new if new != o["status"] else None)
     if new == lifecycle.CLOSED:
-        _event(conn, o["id"], "close", "delivered and fully paid", lifecycle.DELIVERED, lifecycle.CLOSED)
+        event(conn, o["id"], "close", "delivered and fully paid", lifecycle.DELIVERED, lifecycle.CLOSED)
     db.audit(conn, "deliver", "order", o["id"])
     return {"number": o["number"], "status": new, "shipments": marked}
 
@@ -858,7 +878,7 @@ def cancel(conn: sqlite3.Connection, order: int | str, *, reason: str | None = N
     if why:
         detail += f"; reason: {why}"
     promotions.on_cancel(conn, o["id"])
-    _event(conn, o["id"], "cancel", detail, o["status"], new)
+    event(conn, o["id"], "cancel", detail, o["status"], new)
     db.audit(conn, "cancel", "order", o["id"])
     return {"number": o["number"], "status": new, "released": released}
 
@@ -938,7 +958,7 @@ def return_items(
     detail = f"return {rid}: " + ", ".join(parts) + f"; credited {money.fmt(amount)}"
     if refund_id:
         detail += f"; refunded {money.fmt(excess)}"
-    _event(conn, o["id"], "return", detail, o["status"], new if new != o["status"] else None)
+    event(conn, o["id"], "return", detail, o["status"], new if new != o["status"] else None)
     db.audit(conn, "create", "return", rid)
     return {"number": o["number"], "return": rid, "credited": amount, "refunded": max(excess, 0),
             "status": new}
@@ -1012,7 +1032,7 @@ def pay(
     new = lifecycle.settle(o["status"], paid_in_full=left <= 0)
     if new != o["status"]:
         conn.execute("UPDATE orders SET status = ?, closed_at = ? WHERE id = ?", (new, when, o["id"]))
-    _event(conn, o["id"], "pay", f"payment {pid}: {money.fmt(amount)} by {m}; balance {money.fmt(left)}",
+    event(conn, o["id"], "pay", f"payment {pid}: {money.fmt(amount)} by {m}; balance {money.fmt(left)}",
            o["status"], new if new != o["status"] else None)
     return {"number": o["number"], "payment": pid, "balance": left, "status": new,
             "payment_status": lifecycle.payment_status(left, o["paid_cents"] + amount)}
@@ -1042,7 +1062,7 @@ def refund(
                           reference=validate.text(reference, field="reference", max_len=200))
     conn.execute("UPDATE orders SET paid_cents = paid_cents - ?, updated_at = ? WHERE id = ?",
                  (amount, db.now_iso(), o["id"]))
-    _event(conn, o["id"], "refund", f"refund {pid}: {money.fmt(amount)} by {m}")
+    event(conn, o["id"], "refund", f"refund {pid}: {money.fmt(amount)} by {m}")
     return {"number": o["number"], "payment": pid, "paid": o["paid_cents"] - amount}
 
 
@@ -1068,7 +1088,7 @@ def issue_invoice(conn: sqlite3.Connection, order: int | str, *, at: str | date 
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, number, o["id"], day, o["due_date"], o["total_cents"], o["tax_cents"], db.os_user()),
     )
-    _event(conn, o["id"], "invoice", f"invoice {number} issued")
+    event(conn, o["id"], "invoice", f"invoice {number} issued")
     db.audit(conn, "create", "invoice", cur.lastrowid)
     row = conn.execute("SELECT * FROM invoices WHERE id = ?", (cur.lastrowid,)).fetchone()
     return {**dict(row), "new": True}
@@ -1214,9 +1234,10 @@ def parse_statuses(text: str | Sequence[str] | None) -> list[str]:
     return out
 
 
-def _list_where(conn: sqlite3.Connection, *, status=None, customer=None, channel=None, salesperson=None,
-                date_from=None, date_to=None, unpaid=False, overdue=False, search=None,
-                today: date | None = None) -> tuple[list[str], list[Any]]:
+def list_where(conn: sqlite3.Connection, *, status=None, customer=None, channel=None, salesperson=None,
+               date_from=None, date_to=None, unpaid=False, overdue=False, search=None,
+               today: date | None = None) -> tuple[list[str], list[Any]]:
+    """The WHERE terms and parameters of ``order list``'s filters (orders ``o``)."""
     where: list[str] = []
     params: list[Any] = []
     statuses = parse_statuses(status)
@@ -1269,7 +1290,7 @@ def list_orders(
 ) -> Iterator[dict[str, Any]]:
     """Orders matching every filter given (AND), newest first by default.
     ``sort`` is whitelisted (``SORTS``), ``-`` for descending."""
-    where, params = _list_where(conn, status=status, customer=customer, channel=channel, salesperson=salesperson,
+    where, params = list_where(conn, status=status, customer=customer, channel=channel, salesperson=salesperson,
                                 date_from=date_from, date_to=date_to, unpaid=unpaid, overdue=overdue,
                                 search=search, today=today)
     order_by = products.parse_sort(sort, SORTS, "-date")
@@ -1291,7 +1312,7 @@ def list_orders(
 
 
 def count_orders(conn: sqlite3.Connection, **filters: Any) -> int:
-    where, params = _list_where(conn, **filters)
+    where, params = list_where(conn, **filters)
     sql = "SELECT count(*) FROM orders o" + (" WHERE " + " AND ".join(where) if where else "")
     return int(conn.execute(sql, params).fetchone()[0])
 

@@ -960,8 +960,8 @@ def apply_to_order(conn: sqlite3.Connection, order: int | str) -> Outcome | None
                                " VALUES (?, ?, ?, ?)", (o["id"], pid, target, saving))
             events.append(f"added line {line_no}: {gp['sku']} x {qty} free ({desc})")
         db.audit(conn, "create", "order_promotion", cur.lastrowid)
-    orders._recalc(conn, o["id"])
-    orders._event(conn, o["id"], "promotion", "; ".join(events))
+    orders.recalc(conn, o["id"])
+    orders.event(conn, o["id"], "promotion", "; ".join(events))
     return out
 
 

@@ -85,6 +85,11 @@ DecimalCommaOpt = Annotated[bool, typer.Option(
     "--decimal-comma", help="Amounts are written 1.234,50 (comma for decimals).")]
 CreateMissingOpt = Annotated[bool, typer.Option(
     "--create-missing", help="Orders: create unknown customers and products instead of rejecting the rows.")]
+ApplyPromotionsOpt = Annotated[bool, typer.Option(
+    "--apply-promotions",
+    help="Orders: price new orders with the promotions running for their order date, as 'order create' "
+         "does (for new, unpriced orders).  Default: the file's prices, discounts and totals are kept "
+         "and no promotion is applied.")]
 RejectsOpt = Annotated[Path | None, typer.Option(
     "--rejects", dir_okay=False, show_default=False,
     help="Import the valid rows and write the rejected ones, with line and reason, to this file (0600).")]
@@ -98,7 +103,9 @@ FieldCapOpt = Annotated[int, typer.Option(
 _IMPORT_HELP = {
     "customers": "Import customers, matched by external_id, else e-mail.",
     "products": "Import products, matched by SKU.",
-    "orders": "Import orders, one row per order line (order fields repeated), grouped by order number.",
+    "orders": "Import orders, one row per order line (order fields repeated), grouped by order number.  "
+              "The file is the truth: prices, discounts and totals are kept as given and no promotion is "
+              "applied (--apply-promotions for new, unpriced orders).",
     "payments": "Import payments of existing orders, matched by order number and reference.",
 }
 
@@ -126,12 +133,37 @@ def _make_import(entity: str) -> Callable[..., None]:
                     decimal_comma=decimal_comma, create_missing=create_missing, rejects=rejects,
                     dry_run=dry_run, force=force, as_json=as_json, max_field=max_field)
 
-    command.__doc__ = _IMPORT_HELP[entity] + (
+    def orders_command(
+        file: FileArg,
+        *,
+        fmt: InFormatOpt = None,
+        encoding: EncodingOpt = None,
+        delimiter: DelimiterOpt = None,
+        map_: MapOpt = None,
+        map_file: MapFileOpt = None,
+        date_format: DateFormatOpt = None,
+        decimal_comma: DecimalCommaOpt = False,
+        create_missing: CreateMissingOpt = False,
+        apply_promotions: ApplyPromotionsOpt = False,
+        rejects: RejectsOpt = None,
+        dry_run: DryRunOpt = False,
+        force: ForceOpt = False,
+        as_json: JsonOpt = False,
+        max_field: FieldCapOpt = 10_000,
+    ) -> None:
+        _run_import(entity, file, fmt=fmt.value if fmt else None, encoding=encoding, delimiter=delimiter,
+                    map_=map_ or [], map_file=map_file, date_format=date_format,
+                    decimal_comma=decimal_comma, create_missing=create_missing, rejects=rejects,
+                    dry_run=dry_run, force=force, as_json=as_json, max_field=max_field,
+                    apply_promotions=apply_promotions)
+
+    chosen = orders_command if entity == "orders" else command  # only orders take --apply-promotions
+    chosen.__doc__ = _IMPORT_HELP[entity] + (
         "\n\nAll or nothing: every row is checked before anything is written; an invalid row "
         "means nothing is imported (exit 65) unless --rejects is given.  Importing the same "
         "file again does nothing.  Exit 75 if another import is running.")
-    command.__name__ = f"import_{entity}"
-    return command
+    chosen.__name__ = f"import_{entity}"
+    return chosen
 
 
 for _entity in ("customers", "products", "orders", "payments"):
@@ -141,7 +173,7 @@ for _entity in ("customers", "products", "orders", "payments"):
 def _run_import(entity: str, file: str, *, fmt: str | None, encoding: str | None, delimiter: str | None,
                 map_: list[str], map_file: Path | None, date_format: str | None, decimal_comma: bool,
                 create_missing: bool, rejects: Path | None, dry_run: bool, force: bool, as_json: bool,
-                max_field: int) -> None:
+                max_field: int, apply_promotions: bool = False) -> None:
     import json
 
     from salescrm import hooks, importer
@@ -151,7 +183,7 @@ def _run_import(entity: str, file: str, *, fmt: str | None, encoding: str | None
     opts = importer.Options(
         entity=entity, source=file, fmt=fmt, encoding=encoding, delimiter=delimiter, mapping=mapping,
         date_format=date_format, decimal_comma=decimal_comma, create_missing=create_missing,
-        rejects=rejects, dry_run=dry_run, force=force, field_cap=max_field)
+        apply_promotions=apply_promotions, rejects=rejects, dry_run=dry_run, force=force, field_cap=max_field)
     with open_db() as conn:
         try:
             with _progress() as progress:
