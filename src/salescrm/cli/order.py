@@ -32,6 +32,8 @@ Discount = Annotated[str | None, _opt("Order discount: a percent of the lines (5
 Shipping = Annotated[str | None, _opt("Shipping charge, e.g. 6.50 (not taxed).", "--shipping", metavar="AMOUNT")]
 Note = Annotated[str | None, _opt("Notes printed on documents.", "--note", "--notes")]
 Currency = Annotated[str | None, _opt("Currency (ISO code; default the currency setting).", "--currency")]
+Coupon = Annotated[str | None, _opt("A coupon code, as 'promo coupon' enters it; an unknown code refuses the "
+                                    "order (nothing is created).", "--coupon", metavar="CODE")]
 At = Annotated[str | None, _opt("When (ISO date or date-time; default now).", "--at", metavar="TIME")]
 
 
@@ -77,6 +79,7 @@ def create(
     shipping: Shipping = None,
     note: Note = None,
     currency: Currency = None,
+    coupon: Coupon = None,
 ) -> None:
     """Create a draft order; prints its number on stdout."""
     from salescrm import db, orders
@@ -85,10 +88,12 @@ def create(
     ship_cents = _money(shipping, "shipping") or 0
     with open_db() as conn, db.write_tx(conn):
         ref = orders.create(conn, customer=customer, lines=specs, channel=channel, salesperson=salesperson,
-                            order_date=date, discount=discount, shipping=ship_cents, notes=note, currency=currency)
+                            order_date=date, discount=discount, shipping=ship_cents, notes=note, currency=currency,
+                            coupon=coupon)
         o = orders.get(conn, ref.id)
     print(ref.number)
-    say(f"created {_summary(o)} ({len(specs)} line{'s' if len(specs) != 1 else ''})")
+    with_coupon = f", coupon {coupon.strip()}" if coupon and coupon.strip() else ""
+    say(f"created {_summary(o)} ({len(specs)} line{'s' if len(specs) != 1 else ''}{with_coupon})")
 
 
 @app.command("add-line")
