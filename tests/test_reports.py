@@ -312,16 +312,26 @@ def test_reports_never_write(run, shop, snap, tmp_path):
     assert not missing.exists()
 
 
-def test_period_reports_walk_the_date_index(shop):
-    """No sort of every order: the day groups come from orders(order_date)."""
-    conn = db.connect(shop, write=False)
-    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn))
+def _plan_of_aggregate(conn, spec, dims) -> str:
     seen = []
     conn.set_trace_callback(seen.append)
-    common.aggregate(conn, spec, ["month"])
+    common.aggregate(conn, spec, dims)
     conn.set_trace_callback(None)
     sql = next(s for s in seen if "GROUP BY" in s)
-    plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+    return sql.split(" WHERE ")[0] + " || " + " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+
+
+def test_period_reports_walk_the_date_index(shop, monkeypatch):
+    """No sort of every order: the day groups come from the daily summary in
+    its key order, or (summaries not current) from orders(order_date)."""
+    from salescrm import salesfacts
+
+    conn = db.connect(shop, write=False)
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn))
+    plan = _plan_of_aggregate(conn, spec, ["month"])
+    assert "FROM sales_days" in plan and "TEMP B-TREE" not in plan, plan
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    plan = _plan_of_aggregate(conn, spec, ["month"])
     assert "orders_date" in plan and "TEMP B-TREE FOR GROUP BY" not in plan, plan
 
 

@@ -35,7 +35,8 @@ current_command = "library"
 
 # Extra checks run by ``check``: "module:function" names, each taking a
 # connection and returning a list of problem strings (no personal data).
-EXTRA_CHECKS: list[str] = ["salescrm.stock:check_ledger", "salescrm.orders:check_totals", "salescrm.orders:check_money_types"]
+EXTRA_CHECKS: list[str] = ["salescrm.stock:check_ledger", "salescrm.orders:check_totals", "salescrm.orders:check_money_types",
+                           "salescrm.salesfacts:check"]
 
 
 def default_path() -> Path:
@@ -240,6 +241,7 @@ def write_tx(conn: sqlite3.Connection, *, audit: bool = True) -> Iterator[sqlite
     _begin_immediate(conn)
     try:
         yield conn
+        _refresh_summaries(conn)
         pause_point("before-commit")
         conn.execute("COMMIT")
     except BaseException as exc:
@@ -250,6 +252,15 @@ def write_tx(conn: sqlite3.Connection, *, audit: bool = True) -> Iterator[sqlite
             if err is not None:
                 raise err from exc
         raise
+
+
+def _refresh_summaries(conn: sqlite3.Connection) -> None:
+    """Bring the reports' summary tables up to date with what this
+    transaction changed (``salescrm.salesfacts``; one cheap query when
+    nothing did)."""
+    from salescrm import salesfacts
+
+    salesfacts.refresh_if_marked(conn)
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:

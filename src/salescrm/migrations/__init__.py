@@ -7,4 +7,5 @@ MIGRATIONS = [
     "m0002_orders",
     "m0003_imports",
     "m0004_plans",
+    "m0005_sales_facts",
 ]

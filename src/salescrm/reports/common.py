@@ -530,7 +530,9 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
         keys += [_dim_key(d) for d in others]
     if spec.basis == "collected" and not others and len(periods) <= 1:
         return _collected_by_bucket(conn, spec, periods[0] if periods else None)
-    rows = _run(conn, spec, keys, dims)
+    rows = _from_summaries(conn, spec, periods, others) if spec.basis == "booked" else None
+    if rows is None:
+        rows = _run(conn, spec, keys, dims)
     out: dict[tuple, Measures] = {}
     for r in rows:
         kvals = list(r[: len(keys)])
@@ -551,6 +553,92 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
         else:
             out[key] = m
     return out
+
+
+def summary_source(spec: Spec, dims: Sequence[str]) -> str | None:
+    """Which summary table (``salescrm.salesfacts``) can answer a booked
+    aggregate exactly, or None.  The summaries hold orders per day with
+    their channel, salesperson and customer, and lines per day and product or
+    category, so a report that mixes an order attribute with a line one (or
+    filters by several categories, whose orders would count twice) reads the
+    lines instead."""
+    if spec.basis != "booked":
+        return None
+    f = spec.filters
+    others = {d for d in dims if d not in PERIODS}
+    order_filters = bool(f.channel or f.salesperson or f.customer or f.region)
+    if others & set(LINE_DIMS) or f.category:
+        if order_filters or others - set(LINE_DIMS):
+            return None
+        if "product" in others:
+            return "products"
+        if len(f.category) > 1 and "category" not in others:
+            return None
+        return "categories"
+    if others <= {"channel", "salesperson"} and not (f.customer or f.region):
+        return "days"
+    return "orders"
+
+
+def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str],
+                    others: Sequence[str]) -> list[tuple] | None:
+    """Rows shaped as ``_run``'s (the day or period start, the other keys,
+    then orders, units, revenue, discounts, cost) from the summary tables, or
+    None when they cannot answer (see ``summary_source``) or are not current."""
+    from salescrm import salesfacts
+
+    source = summary_source(spec, [*periods, *others])
+    if source is None or not salesfacts.ready(conn):
+        return None
+    f, rng = spec.filters, spec.range
+    table, alias = {"days": ("sales_days", "s"), "orders": ("sales_orders", "s"),
+                    "products": ("sales_products", "s"), "categories": ("sales_categories", "s")}[source]
+    where: list[str] = ["s.day >= ?"]
+    params: list[Any] = [rng.start.isoformat() if rng.start else ""]
+    if rng.end:
+        where.append("s.day <= ?")
+        params.append(rng.end.isoformat())
+    if f.currency:
+        where.append("s.currency = ?")
+        params.append(f.currency)
+    join = ""
+
+    def _in(col: str, values: Sequence[Any]) -> None:
+        where.append(f"{col} IN ({', '.join('?' * len(values))})")
+        params.extend(values)
+
+    if f.channel:
+        _in("s.channel", f.channel)
+    if f.salesperson:
+        _in("s.salesperson", f.salesperson if source != "days" else [v or "" for v in f.salesperson])
+    if f.customer:
+        _in("s.customer_id", f.customer)
+    if f.region or "region" in others:
+        join = " JOIN customers c ON c.id = s.customer_id"
+        if f.region:
+            _in("c.region", f.region)
+    if f.category:
+        if source == "products":
+            join = " JOIN products p ON p.id = s.product_id"
+            _in("p.category", f.category)
+        else:
+            _in("s.category", [v or "" for v in f.category])
+    col = {"customer": "s.customer_id", "channel": "s.channel", "region": "c.region",
+           "salesperson": "NULLIF(s.salesperson, '')" if source == "days" else "s.salesperson",
+           "product": "s.product_id",
+           "category": "p.category" if source == "products" else "NULLIF(s.category, '')"}
+    if "category" in others and source == "products" and not join:
+        join = " JOIN products p ON p.id = s.product_id"
+    keys: list[str] = []
+    if periods:  # by day in index order (rolled up by the caller) unless a day x customer/product grouping
+        in_sql = len(periods) == 1 and any(d in _HIGH_CARDINALITY for d in others)
+        keys.append(bucket_sql("s.day", periods[0]) if in_sql else "s.day")
+    keys += [col[d] for d in others]
+    count = "count(*)" if source == "orders" else "coalesce(sum(s.orders), 0)"
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{count}, sum(s.units), sum(s.revenue), sum(s.discounts),"
+           f" sum(s.cost) FROM {table} {alias}{join} WHERE " + " AND ".join(where)
+           + (f" GROUP BY {', '.join(keys)}" if keys else ""))
+    return conn.execute(sql, params).fetchall()
 
 
 def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[str]) -> list[tuple]:
@@ -640,7 +728,9 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
             f" {before} AS before, {line_revenue_sql()} AS rev"
             f" FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id"
             f" JOIN order_lines l ON l.id = sl.line_id JOIN orders o ON o.id = l.order_id"
-            f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in inner_where) + ") f"
+            f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in inner_where)
+            # not flattened (LIMIT -1): each shipment line's values once, not once per use
+            + " LIMIT -1) f"
             + (" JOIN customers c ON c.id = f.customer_id" if need_c else "")
             + (" JOIN products p ON p.id = f.product_id" if need_p else "")
             + (" WHERE " + " AND ".join(where) if where else "")

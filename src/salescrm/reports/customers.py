@@ -71,16 +71,33 @@ def segment(r: int, f: int) -> str:
     return "lost"
 
 
-def _customer_sql(spec: Spec, *, upto: date | None = None, hint: str = "") -> tuple[str, list[Any]]:
+def _customer_sql(conn: sqlite3.Connection, spec: Spec, *, upto: date | None = None) -> tuple[str, list[Any]]:
     """Per customer: orders, revenue, first and last order date (booked).
-    The orders are read in date order (``hint``: the orders(order_date)
-    index) and grouped by a sort: reading them customer by customer through
-    the customer index would jump all over the table."""
-    where, params = filter_sql(spec.filters)
+
+    From the per-order summary (``salescrm.salesfacts``) when it is current
+    and no category filter applies: its customer index holds every figure,
+    read customer by customer with no sort.  Otherwise from the orders, read
+    in date order (the orders(order_date) index) and grouped by a sort:
+    reading them customer by customer through the customer index would jump
+    all over the table.  An order's revenue is the same either way (the sum
+    of its lines', see ``reports.common``)."""
+    from salescrm import salesfacts
+
     rng = spec.range
+    end = min(d for d in (rng.end, upto) if d) if (rng.end or upto) else None
+    if not spec.filters.category and salesfacts.ready(conn):
+        where, params = filter_sql(spec.filters, o="s")
+        where += ["s.day >= ?"] + (["s.day <= ?"] if end else [])
+        params += [rng.start.isoformat() if rng.start else ""] + ([end.isoformat()] if end else [])
+        join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
+        sql = (f"SELECT s.customer_id AS customer_id, count(*) AS orders, sum(s.revenue) AS revenue,"
+               f" min(s.day) AS first_order, max(s.day) AS last_order"
+               f" FROM sales_orders s INDEXED BY sales_orders_customer{join} WHERE " + " AND ".join(where)
+               + " GROUP BY s.customer_id")
+        return sql, params
+    where, params = filter_sql(spec.filters)
     where.append("o.order_date >= ?")
     params.append(rng.start.isoformat() if rng.start else "")
-    end = min(d for d in (rng.end, upto) if d) if (rng.end or upto) else None
     if end:
         where.append("o.order_date <= ?")
         params.append(end.isoformat())
@@ -94,7 +111,7 @@ def _customer_sql(spec: Spec, *, upto: date | None = None, hint: str = "") -> tu
     # for the grouping holds four small values per order
     sql = (f"SELECT customer_id, count(*) AS orders, sum(rev) AS revenue, min(d) AS first_order,"
            f" max(d) AS last_order FROM (SELECT o.customer_id, o.order_date AS d, {order_revenue_sql()} AS rev"
-           f" FROM orders o{hint}{join} WHERE +o.status IN ({BOOKED_SQL})"
+           f" FROM orders o{index_hint(conn, 'orders_date')}{join} WHERE +o.status IN ({BOOKED_SQL})"
            + "".join(" AND " + w for w in where) + " LIMIT -1) GROUP BY customer_id")
     return sql, params
 
@@ -136,22 +153,28 @@ def _totals(rows: list[dict], cols: list[Col], label: str, sums: tuple[str, ...]
 def top(conn: sqlite3.Connection, spec: Spec, *, limit: int | None = 20, sort: str | None = None) -> Report:
     """Customers by revenue: orders, revenue, share of the total, running
     share, average order value, first and last order."""
-    sql, params = _customer_sql(spec, hint=index_hint(conn, "orders_date"))
+    sql, params = _customer_sql(conn, spec)
     data = conn.execute(sql, params).fetchall()
-    grand = sum(r["revenue"] for r in data)
-    rows = [{"customer_id": r["customer_id"], "orders": r["orders"], "revenue": r["revenue"],
-             "aov": div_round(r["revenue"], r["orders"]), "first_order": r["first_order"],
-             "last_order": r["last_order"]} for r in data]
     key, desc = parse_sort(sort, ("revenue", "orders", "aov", "last_order", "first_order", "customer"), "-revenue")
+    grand = 0
+    rows = []
+    for cid, orders, revenue, first, last in data:  # 50,000 customers: plain values, no per-row arithmetic
+        grand += revenue
+        rows.append({"customer_id": cid, "orders": orders, "revenue": revenue, "first_order": first,
+                     "last_order": last})
+    if key == "aov":
+        for r in rows:
+            r["aov"] = div_round(r["revenue"], r["orders"])
     if key == "customer":
         names = _names(conn, [r["customer_id"] for r in rows])
         for r in rows:
             r["customer"] = names.get(r["customer_id"], ("", None))[0]
     sort_rows(rows, key, desc)
     running = 0
-    for i, r in enumerate(rows, 1):
+    for i, r in enumerate(rows if limit is None else rows[:limit], 1):  # the rest go into '(other)'
         r["rank"] = i
         running += r["revenue"]
+        r["aov"] = div_round(r["revenue"], r["orders"])
         r["share_pct"] = pct(r["revenue"], grand)
         r["cum_share_pct"] = pct(running, grand)
     cols = [Col("rank", "int"), Col("customer_id", "int", "id"), Col("customer"), Col("email"),
@@ -193,29 +216,37 @@ def new_vs_returning(conn: sqlite3.Connection, spec: Spec, unit: str = "month") 
     'First order ever' looks at all history, whatever --from says."""
     if unit not in PERIODS:
         raise UsageError(f"unknown period {unit!r}", "choose from " + ", ".join(PERIODS))
-    where, params = filter_sql(spec.filters)
+    from salescrm import salesfacts
+
+    summary = not spec.filters.category and salesfacts.ready(conn)
+    a = "s" if summary else "o"
+    day = "s.day" if summary else "o.order_date"
+    where, params = filter_sql(spec.filters, o=a)
     rng = spec.range
-    if rng.start:
-        where.append("o.order_date >= ?")
-        params.append(rng.start.isoformat())
+    where.append(f"{day} >= ?")
+    params.append(rng.start.isoformat() if rng.start else "")
     if rng.end:
-        where.append("o.order_date <= ?")
+        where.append(f"{day} <= ?")
         params.append(rng.end.isoformat())
-    join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
-    b = bucket_sql("o.order_date", unit)
+    join = f" JOIN customers c ON c.id = {a}.customer_id" if spec.filters.region else ""
+    b = bucket_sql(day, unit)
     fb = bucket_sql("f.first_order", unit)
-    hint = index_hint(conn, "orders_date")
-    if not any(w.startswith("o.order_date >=") for w in where):
-        where.append("o.order_date >= ''")
     # Each customer's orders and revenue per period in the range; then, once
     # per customer, the date of their first booked order ever (the customer
     # index in date order, stopping at the first booked one).
-    sql = (f"WITH p AS MATERIALIZED (SELECT cid, b, count(*) AS n, sum(rev) AS r FROM ("
-           f"SELECT o.customer_id AS cid, {b} AS b, {order_revenue_sql()} AS rev FROM orders o{hint}{join}"
-           f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where) + " LIMIT -1)"
+    if summary:
+        per = (f"SELECT s.customer_id AS cid, {b} AS b, s.revenue AS rev FROM sales_orders s"
+               f" INDEXED BY sales_orders_day{join} WHERE " + " AND ".join(where))
+        first = "SELECT min(s2.day) FROM sales_orders s2 WHERE s2.customer_id = c.cid"
+    else:
+        per = (f"SELECT o.customer_id AS cid, {b} AS b, {order_revenue_sql()} AS rev FROM orders o"
+               f"{index_hint(conn, 'orders_date')}{join}"
+               f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where))
+        first = (f"SELECT o2.order_date FROM orders o2 WHERE o2.customer_id = c.cid"
+                 f" AND o2.status IN ({BOOKED_SQL}) ORDER BY o2.order_date LIMIT 1")
+    sql = (f"WITH p AS MATERIALIZED (SELECT cid, b, count(*) AS n, sum(rev) AS r FROM ({per} LIMIT -1)"
            f" GROUP BY cid, b),"
-           f" f AS MATERIALIZED (SELECT cid, (SELECT o2.order_date FROM orders o2 WHERE o2.customer_id = c.cid"
-           f" AND o2.status IN ({BOOKED_SQL}) ORDER BY o2.order_date LIMIT 1) AS first_order"
+           f" f AS MATERIALIZED (SELECT cid, ({first}) AS first_order"
            f" FROM (SELECT DISTINCT cid FROM p) c)"
            f" SELECT p.b, sum({fb} = p.b), sum({fb} < p.b), sum(CASE WHEN {fb} = p.b THEN p.r ELSE 0 END),"
            f" sum(CASE WHEN {fb} < p.b THEN p.r ELSE 0 END), sum(CASE WHEN {fb} = p.b THEN p.n ELSE 0 END),"
@@ -262,8 +293,7 @@ def inactive(conn: sqlite3.Connection, spec: Spec, *, days: int = 90, as_of: dat
     if days < 0:
         raise UsageError("--days must be zero or more")
     cutoff = as_of - timedelta(days=days)
-    sql, params = _customer_sql(Spec(spec.basis, Range(None, as_of), spec.filters),
-                                hint=index_hint(conn, "orders_date"))
+    sql, params = _customer_sql(conn, Spec(spec.basis, Range(None, as_of), spec.filters))
     sql = (f"SELECT * FROM ({sql}) WHERE last_order < ?")
     data = conn.execute(sql, [*params, cutoff.isoformat()]).fetchall()
     rows = [{"customer_id": r["customer_id"], "last_order": r["last_order"],
@@ -292,12 +322,12 @@ def inactive(conn: sqlite3.Connection, spec: Spec, *, days: int = 90, as_of: dat
 # --------------------------------------------------------------------------- RFM
 
 
-def _rfm_sql(spec: Spec, as_of: date, hint: str = "") -> tuple[str, list[Any]]:
+def _rfm_sql(conn: sqlite3.Connection, spec: Spec, as_of: date) -> tuple[str, list[Any]]:
     """Recency (days since the last order), frequency (orders), monetary
     (revenue) per customer, and their scores 1-5: quintiles by rank, so
     that equal values always get equal scores (5 is best: most recent, most
     frequent, most spent)."""
-    inner, params = _customer_sql(Spec(spec.basis, Range(spec.range.start, as_of), spec.filters), hint=hint)
+    inner, params = _customer_sql(conn, Spec(spec.basis, Range(spec.range.start, as_of), spec.filters))
     sql = f"""
         WITH c AS ({inner}),
         s AS (SELECT customer_id, orders, revenue, first_order, last_order,
@@ -335,7 +365,7 @@ def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: li
     for w in wanted:
         if w not in names:
             raise UsageError(f"unknown segment {w!r}", "choose from " + ", ".join(names))
-    sql, params = _rfm_sql(spec, as_of, index_hint(conn, "orders_date"))
+    sql, params = _rfm_sql(conn, spec, as_of)
     rows = []
     for r in conn.execute(sql, params):
         seg = segment(r["r"], r["f"])
@@ -368,7 +398,7 @@ def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: li
 
 def segments(conn: sqlite3.Connection, spec: Spec, *, as_of: date) -> Report:
     """Customers, orders and revenue per RFM segment."""
-    sql, params = _rfm_sql(spec, as_of, index_hint(conn, "orders_date"))
+    sql, params = _rfm_sql(conn, spec, as_of)
     acc: dict[str, list[int]] = {s: [0, 0, 0] for s, _ in SEGMENTS}
     for r in conn.execute(sql, params):
         a = acc[segment(r["r"], r["f"])]
@@ -397,7 +427,7 @@ def abc(conn: sqlite3.Connection, spec: Spec, *, a: Decimal = Decimal(80), b: De
     with no revenue (or a negative one) are C."""
     if not (0 < a < b <= 100):
         raise UsageError("the class limits need 0 < A < B <= 100", "e.g. --a 80 --b 95")
-    sql, params = _customer_sql(spec, hint=index_hint(conn, "orders_date"))
+    sql, params = _customer_sql(conn, spec)
     data = sorted(((r["customer_id"], r["orders"], r["revenue"]) for r in conn.execute(sql, params)),
                   key=lambda x: (-x[2], x[0]))
     grand = sum(max(0, x[2]) for x in data)

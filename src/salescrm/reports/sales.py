@@ -201,12 +201,19 @@ def _title(spec: Spec, dims: Sequence[str]) -> str:
     return f"Sales by {' and '.join(dims)} ({spec.basis}{when}, {spec.filters.currency})"
 
 
-def _sort_rows(rows: list[dict], dims: Sequence[str], sort: str | None, default_desc_key: str) -> None:
+def _parse_row_sort(dims: Sequence[str], sort: str | None, default_desc_key: str) -> tuple[str, bool]:
     allowed = list(dict.fromkeys([*(k for d in dims for k in _sort_keys(d)), *MEASURES, "previous", "change",
                                   "change_pct"]))
     default = f"+{dims[0]}" if dims[0] in PERIODS else f"-{default_desc_key}"
-    key, desc = parse_sort(sort, allowed, default)
-    sort_rows(rows, key, desc)
+    return parse_sort(sort, allowed, default)
+
+
+def _sort_key(dims: Sequence[str], sort: str | None, default_desc_key: str) -> str:
+    return _parse_row_sort(dims, sort, default_desc_key)[0]
+
+
+def _sort_rows(rows: list[dict], dims: Sequence[str], sort: str | None, default_desc_key: str) -> None:
+    sort_rows(rows, *_parse_row_sort(dims, sort, default_desc_key))
 
 
 def _sort_keys(dim: str) -> list[str]:
@@ -236,11 +243,15 @@ def _within(bucket: date, rng: Range, unit: str) -> bool:
 
 
 def _table(conn, spec, dims, data, *, compare, sort, limit, measure, prev=None) -> Report:
-    labels = _label_fields(conn, dims, list(data))
     cur = spec.filters.currency
+    # Sorted by a measure and cut at --limit: name only the rows shown (by
+    # customer over all history that is 50 names, not 50,000).
+    late = (limit is not None and not compare and len(data) > limit
+            and _sort_key(dims, sort, measure) in MEASURES)
+    labels = {} if late else _label_fields(conn, dims, list(data))
     rows: list[dict[str, Any]] = []
     for key, m in data.items():
-        row = dict(labels[key])
+        row = dict(labels[key]) if not late else {}
         row.update(m.row())
         row["currency"] = cur
         row["_m"] = m
@@ -273,6 +284,9 @@ def _table(conn, spec, dims, data, *, compare, sort, limit, measure, prev=None) 
     if limit is not None and len(rows) > limit:
         rest = rows[limit:]
         rows = rows[:limit]
+        if late:
+            shown = _label_fields(conn, dims, [r["_key"] for r in rows])
+            rows = [{**shown[r["_key"]], **r} for r in rows]
         other = empty_measures(spec.basis)
         for r in rest:
             other.add(r["_m"])

@@ -116,33 +116,31 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     facts, params = _filter_params(spec, field, by)
     money = field != "quantity"
     # The values are computed once into a temporary table (the temp database,
-    # never the data file), then aggregated, then numbered in order with only
-    # the rows at the wanted ranks coming back.
+    # never the data file) and indexed in value order per group; the
+    # aggregates stream over that index, and each wanted rank (first, last,
+    # both sides of each percentile) is one step into it (OFFSET): no row
+    # numbering of every value.
     conn.execute("DROP TABLE IF EXISTS temp.report_stats_facts")
     conn.execute(f"CREATE TEMP TABLE report_stats_facts AS {facts}", params)
     try:
+        conn.execute("CREATE INDEX temp.report_stats_order ON report_stats_facts (g, v, oid, line_no, cid)")
         agg = {r[0]: r[1:] for r in conn.execute(  # (a group of NULL is stored as x'00')
-            "SELECT g, count(*), sum(v), min(v), max(v), total(CAST(v AS REAL) * v) FROM temp.report_stats_facts"
-            " GROUP BY g")}
-        # the ranks wanted in each group: first, last, and both sides of each percentile
-        wanted = set()
+            "SELECT g, count(*), sum(v), min(v), max(v), total(CAST(v AS REAL) * v)"
+            " FROM temp.report_stats_facts INDEXED BY report_stats_order GROUP BY g")}
+        picked: dict[Any, dict[int, tuple]] = {}
+        at = ("SELECT v, oid, line_no, cid FROM temp.report_stats_facts INDEXED BY report_stats_order"
+              " WHERE g = ? ORDER BY v, oid, line_no LIMIT 1 OFFSET ?")
         for g, (n, *_rest) in agg.items():
-            wanted |= {(g, 0), (g, n - 1)}
+            wanted = {0, n - 1}
             for _, pc in PERCENTILES:
                 lo = (n - 1) * pc // 100
-                wanted |= {(g, lo), (g, min(lo + 1, n - 1))}
-        conn.execute("DROP TABLE IF EXISTS temp.report_stats_ranks")
-        conn.execute("CREATE TEMP TABLE report_stats_ranks (g, rn INTEGER)")
-        conn.executemany("INSERT INTO temp.report_stats_ranks VALUES (?, ?)", sorted(wanted, key=repr))
-        picked: dict[Any, dict[int, tuple]] = {}
-        sql = ("SELECT g, rn, v, oid, line_no, cid FROM (SELECT g, v, oid, line_no, cid,"
-               " row_number() OVER (PARTITION BY g ORDER BY v, oid, line_no) - 1 AS rn"
-               " FROM temp.report_stats_facts) WHERE (g, rn) IN (SELECT g, rn FROM temp.report_stats_ranks)")
-        for r in conn.execute(sql):
-            picked.setdefault(r[0], {})[r[1]] = r[2:]
+                wanted |= {lo, min(lo + 1, n - 1)}
+            for rn in sorted(wanted):
+                row = conn.execute(at, (g, rn)).fetchone()
+                if row is not None:
+                    picked.setdefault(g, {})[rn] = tuple(row)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.report_stats_facts")
-        conn.execute("DROP TABLE IF EXISTS temp.report_stats_ranks")
     ids = {x[1] for d in picked.values() for x in d.values()}
     numbers = _order_numbers(conn, ids)
     cids = {x[3] for d in picked.values() for x in d.values()}

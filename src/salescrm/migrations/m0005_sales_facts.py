@@ -1,0 +1,191 @@
+"""Summary tables for the reports (booked basis), kept current in every write
+transaction, and an index for the shipped basis.
+
+``sales_orders`` holds one row per booked order (its units, revenue,
+discounts and cost), ``sales_products`` one row per product, day and
+currency, ``sales_categories`` one per category, day and currency (its
+orders are the orders with any product of the category), ``sales_days`` one
+per day, currency, channel and salesperson.  The triggers here only *mark*
+what changed (``sales_dirty_orders``, ``sales_dirty_products``,
+``sales_dirty_categories``); ``salescrm.salesfacts.refresh`` recomputes the
+marked rows from the orders with the reports' own revenue SQL before each
+write transaction commits.  A report reads the summaries only when nothing
+is marked, so a change made outside salescrm's transactions is never read
+stale: the report falls back to the line-by-line query.
+
+Booked means neither draft nor cancelled (``lifecycle.BOOKED``).
+"""
+
+SQL = """
+CREATE INDEX shipments_shipped_at ON shipments(shipped_at);
+
+CREATE TABLE sales_orders (
+    order_id    INTEGER PRIMARY KEY,            -- orders.id (derived data: no foreign key)
+    day         TEXT NOT NULL,                  -- orders.order_date
+    currency    TEXT NOT NULL,
+    customer_id INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    salesperson TEXT,
+    units       INTEGER NOT NULL,
+    revenue     INTEGER NOT NULL,               -- cents
+    discounts   INTEGER NOT NULL,
+    cost        INTEGER NOT NULL,
+    CHECK (units >= 0 AND discounts >= 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000)  -- signed: a line's share of an order discount
+) STRICT;
+CREATE INDEX sales_orders_day ON sales_orders(day, currency, channel, salesperson, customer_id,
+                                              units, revenue, discounts, cost);
+CREATE INDEX sales_orders_customer ON sales_orders(customer_id, day, currency, channel, salesperson,
+                                                   units, revenue, discounts, cost);
+
+CREATE TABLE sales_products (
+    product_id INTEGER NOT NULL,
+    day        TEXT NOT NULL,
+    currency   TEXT NOT NULL,
+    orders     INTEGER NOT NULL,                -- orders with the product that day
+    units      INTEGER NOT NULL,
+    revenue    INTEGER NOT NULL,
+    discounts  INTEGER NOT NULL,
+    cost       INTEGER NOT NULL,
+    CHECK (units >= 0 AND discounts >= 0 AND cost >= 0 AND orders > 0),
+    CHECK (abs(revenue) < 1000000000000000),  -- signed: a line's share of an order discount
+    PRIMARY KEY (product_id, day, currency)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sales_categories (
+    category   TEXT NOT NULL,                   -- '' for products without one
+    day        TEXT NOT NULL,
+    currency   TEXT NOT NULL,
+    orders     INTEGER NOT NULL,                -- orders with the category that day
+    units      INTEGER NOT NULL,
+    revenue    INTEGER NOT NULL,
+    discounts  INTEGER NOT NULL,
+    cost       INTEGER NOT NULL,
+    CHECK (units >= 0 AND discounts >= 0 AND cost >= 0 AND orders > 0),
+    CHECK (abs(revenue) < 1000000000000000),  -- signed: a line's share of an order discount
+    PRIMARY KEY (category, day, currency)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sales_days (
+    day         TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    salesperson TEXT NOT NULL,                  -- '' for none
+    orders      INTEGER NOT NULL,
+    units       INTEGER NOT NULL,
+    revenue     INTEGER NOT NULL,
+    discounts   INTEGER NOT NULL,
+    cost        INTEGER NOT NULL,
+    CHECK (units >= 0 AND discounts >= 0 AND cost >= 0 AND orders > 0),
+    CHECK (abs(revenue) < 1000000000000000),  -- signed: a line's share of an order discount
+    PRIMARY KEY (day, currency, channel, salesperson)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sales_dirty_orders (order_id INTEGER PRIMARY KEY) STRICT;
+CREATE TABLE sales_dirty_products (
+    day        TEXT NOT NULL,
+    product_id INTEGER NOT NULL,
+    PRIMARY KEY (day, product_id)
+) STRICT, WITHOUT ROWID;
+
+-- a product moved to another category: its days, in both categories
+CREATE TABLE sales_dirty_categories (
+    day      TEXT NOT NULL,
+    category TEXT NOT NULL,
+    PRIMARY KEY (day, category)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER sales_mark_product_category AFTER UPDATE OF category ON products
+WHEN OLD.category IS NOT NEW.category
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_categories
+        SELECT day, coalesce(OLD.category, '') FROM sales_products WHERE product_id = OLD.id;
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT day, product_id FROM sales_products WHERE product_id = OLD.id;
+END;
+
+-- orders: a new or removed order; a change to what its sales figures depend on
+CREATE TRIGGER sales_mark_order_insert AFTER INSERT ON orders
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (NEW.id);
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT NEW.order_date, l.product_id FROM order_lines l WHERE l.order_id = NEW.id;
+END;
+CREATE TRIGGER sales_mark_order_delete AFTER DELETE ON orders
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.id);
+END;
+CREATE TRIGGER sales_mark_order_update AFTER UPDATE ON orders
+WHEN OLD.id IS NOT NEW.id OR OLD.order_date IS NOT NEW.order_date OR OLD.currency IS NOT NEW.currency
+  OR OLD.customer_id IS NOT NEW.customer_id OR OLD.channel IS NOT NEW.channel
+  OR OLD.salesperson IS NOT NEW.salesperson OR OLD.adjustment_cents IS NOT NEW.adjustment_cents
+  OR OLD.returned_cents IS NOT NEW.returned_cents OR OLD.subtotal_cents IS NOT NEW.subtotal_cents
+  OR (OLD.status IN ('draft', 'cancelled')) IS NOT (NEW.status IN ('draft', 'cancelled'))
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.id), (NEW.id);
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT OLD.order_date, l.product_id FROM order_lines l WHERE l.order_id = OLD.id
+        UNION SELECT NEW.order_date, l.product_id FROM order_lines l WHERE l.order_id = NEW.id;
+END;
+
+-- order lines: the product of the line, on its order's day
+CREATE TRIGGER sales_mark_line_insert AFTER INSERT ON order_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (NEW.order_id);
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT o.order_date, NEW.product_id FROM orders o WHERE o.id = NEW.order_id;
+END;
+CREATE TRIGGER sales_mark_line_delete AFTER DELETE ON order_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id);
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
+        WHERE o.id = OLD.order_id
+        UNION SELECT o.order_date, OLD.product_id FROM orders o WHERE o.id = OLD.order_id;
+END;
+CREATE TRIGGER sales_mark_line_update AFTER UPDATE ON order_lines
+WHEN OLD.order_id IS NOT NEW.order_id OR OLD.product_id IS NOT NEW.product_id
+  OR OLD.line_no IS NOT NEW.line_no OR OLD.qty IS NOT NEW.qty OR OLD.returned_qty IS NOT NEW.returned_qty
+  OR OLD.net_cents IS NOT NEW.net_cents OR OLD.total_cents IS NOT NEW.total_cents
+  OR OLD.discount_cents IS NOT NEW.discount_cents OR OLD.unit_cost IS NOT NEW.unit_cost
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id), (NEW.order_id);
+    -- every product of the order: a line's share of the order's adjustments
+    -- depends on the other lines
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
+        WHERE o.id IN (OLD.order_id, NEW.order_id)
+        UNION SELECT o.order_date, OLD.product_id FROM orders o WHERE o.id = OLD.order_id;
+END;
+
+-- returns credit lines (and the line's order)
+CREATE TRIGGER sales_mark_return_insert AFTER INSERT ON return_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT l.order_id FROM order_lines l WHERE l.id = NEW.line_id;
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT o.order_date, x.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
+        JOIN order_lines x ON x.order_id = o.id WHERE l.id = NEW.line_id;
+END;
+CREATE TRIGGER sales_mark_return_delete AFTER DELETE ON return_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT l.order_id FROM order_lines l WHERE l.id = OLD.line_id;
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT o.order_date, x.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
+        JOIN order_lines x ON x.order_id = o.id WHERE l.id = OLD.line_id;
+END;
+CREATE TRIGGER sales_mark_return_update AFTER UPDATE ON return_lines
+WHEN OLD.line_id IS NOT NEW.line_id OR OLD.net_cents IS NOT NEW.net_cents
+  OR OLD.total_cents IS NOT NEW.total_cents
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders
+        SELECT l.order_id FROM order_lines l WHERE l.id IN (OLD.line_id, NEW.line_id);
+    INSERT OR IGNORE INTO sales_dirty_products
+        SELECT o.order_date, x.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
+        JOIN order_lines x ON x.order_id = o.id WHERE l.id IN (OLD.line_id, NEW.line_id);
+END;
+
+-- what is here already: everything, computed when this migration commits
+INSERT INTO sales_dirty_orders SELECT id FROM orders WHERE status NOT IN ('draft', 'cancelled');
+INSERT OR IGNORE INTO sales_dirty_products
+    SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
+    WHERE o.status NOT IN ('draft', 'cancelled');
+"""
