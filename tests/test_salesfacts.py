@@ -1,0 +1,221 @@
+"""The reports' summary tables (m0005, salescrm.salesfacts): after every write
+transaction they equal a fresh line-by-line computation, a report reads them
+only when they are current, and the figures are the same either way."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+from datetime import date, timedelta
+
+import pytest
+
+from salescrm import customers, db, orders, products, salesfacts, stock
+from salescrm.errors import SalesError
+from salescrm.reports import common
+
+SKUS = ["TEA", "MUG", "POT", "SVC", "BAG"]
+
+
+def _shop(path):
+    conn = db.connect(path)
+    with db.write_tx(conn):
+        products.add(conn, sku="TEA", name="龙井绿茶", category="tea", cost=300, price=1000, tax_rate="10")
+        products.add(conn, sku="MUG", name="青花瓷马克杯", category="teaware", cost=400, price=2000, tax_rate="10")
+        products.add(conn, sku="POT", name="Teapot", category="teaware", cost=900, price=3333, tax_rate="7")
+        products.add(conn, sku="BAG", name="Tote", cost=100, price=499, tax_rate="0")  # no category
+        products.add(conn, sku="SVC", name="Tasting", category="services", price=5000, tax_rate="0", kind="service")
+        for sku in ("TEA", "MUG", "POT", "BAG"):
+            stock.receive(conn, sku, 10_000)
+        for name, email, region in (("王芳", "wang@example.cn", "华东"), ("Bob", "bob@example.com", "West"),
+                                    ("Carol", "carol@example.com", "West"), ("Dora", "dora@example.com", None)):
+            customers.add(conn, name, email=email, region=region)
+    return conn
+
+
+def _assert_current(conn):
+    assert salesfacts.ready(conn)
+    assert salesfacts.check(conn) == []
+
+
+def _tx(conn, fn, *a, **k):
+    with db.write_tx(conn):
+        return fn(conn, *a, **k)
+
+
+def _random_history(conn, rng: random.Random, n: int = 60, *, check_every: bool = True) -> None:
+    """Orders in every state, with line and order discounts, partial
+    shipments, returns, cancellations, edits of drafts, customer merges and
+    a product changing category; the summaries are checked after each step."""
+    start = date(2025, 11, 1)
+    made: list[str] = []
+    emails = ["wang@example.cn", "bob@example.com", "carol@example.com", "dora@example.com"]
+    for i in range(n):
+        day = start + timedelta(days=rng.randrange(0, 120))
+        lines = [f"{rng.choice(SKUS)}:{rng.randint(1, 7)}" + (f"-{rng.choice([5, 10, 15])}%" if rng.random() < 0.3
+                                                                 else "")
+                 for _ in range(rng.randint(1, 4))]
+        discount = rng.choice([None, None, "10%", "3.50"])
+        ref = _tx(conn, orders.create, customer=rng.choice(emails), lines=lines, discount=discount,
+                  channel=rng.choice(["online", "retail"]), salesperson=rng.choice(["ann", "bea", None]),
+                  order_date=day.isoformat()).number
+        made.append(ref)
+        if rng.random() < 0.15:
+            _tx(conn, orders.add_line, ref, f"{rng.choice(SKUS)}:2")
+        if rng.random() < 0.1:
+            _tx(conn, orders.edit, ref, order_date=(day + timedelta(days=3)).isoformat())
+        if rng.random() < 0.1:
+            continue  # stays a draft
+        _tx(conn, orders.confirm, ref)
+        roll = rng.random()
+        if roll < 0.1:
+            _tx(conn, orders.cancel, ref)
+        elif roll < 0.9:
+            _tx(conn, orders.ship, ref)
+            if rng.random() < 0.3:
+                first = orders.lines(conn, ref)[0]
+                try:
+                    _tx(conn, orders.return_items, ref, lines=[(first["sku"], 1)])
+                except SalesError:
+                    pass  # a service line cannot come back: nothing changed
+        if check_every:
+            _assert_current(conn)
+    with db.write_tx(conn):
+        products.edit(conn, "BAG", category="bags")
+    if check_every:
+        _assert_current(conn)
+    with db.write_tx(conn):
+        customers.merge(conn, customers.resolve(conn, "bob@example.com"), customers.resolve(conn, "carol@example.com"))
+    if check_every:
+        _assert_current(conn)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    path = tmp_path_factory.mktemp("facts") / "shop.db"
+    conn = _shop(path)
+    _random_history(conn, random.Random(5))
+    return conn
+
+
+def test_summaries_equal_a_fresh_computation_after_every_write(history):
+    _assert_current(history)
+    n = history.execute("SELECT count(*) FROM sales_orders").fetchone()[0]
+    assert n == history.execute("SELECT count(*) FROM orders WHERE status NOT IN ('draft', 'cancelled')").fetchone()[0]
+    booked = "status NOT IN ('draft', 'cancelled')"
+    assert history.execute(f"SELECT count(*) FROM orders WHERE adjustment_cents <> 0 AND {booked}").fetchone()[0]
+    assert history.execute(f"SELECT count(*) FROM orders WHERE returned_cents > 0 AND {booked}").fetchone()[0]
+    assert history.execute("SELECT count(*) FROM orders WHERE status = 'cancelled'").fetchone()[0]
+
+
+def _agg(conn, spec, dims, *, summaries: bool, monkeypatch) -> dict:
+    with monkeypatch.context() as m:
+        if not summaries:
+            m.setattr(salesfacts, "ready", lambda conn: False)
+        got = common.aggregate(conn, spec, dims)
+    return {k: vars(v) for k, v in got.items()}
+
+
+def test_reports_give_the_same_figures_from_summaries_and_from_lines(history, monkeypatch):
+    conn = history
+    filters = [{}, {"category": "tea"}, {"category": "tea,teaware"}, {"channel": "online"}, {"region": "West"},
+               {"salesperson": "ann"}, {"customer": "wang@example.cn"}]
+    dimsets = [[], ["month"], ["day"], ["week"], ["year"], ["customer"], ["product"], ["category"], ["channel"],
+               ["salesperson"], ["region"], ["category", "month"], ["product", "month"], ["month", "channel"],
+               ["customer", "quarter"], ["category", "product"]]
+    ranges = [common.Range(), common.Range(date(2025, 12, 1), None), common.Range(date(2025, 11, 3),
+                                                                                  date(2026, 1, 15))]
+    used = set()
+    for fk, dims, rng in itertools.product(filters, dimsets, ranges):
+        spec = common.Spec("booked", rng, common.resolve_filters(conn, **fk))
+        used.add(common.summary_source(spec, dims))
+        assert _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch) == \
+            _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (fk, dims, rng)
+    assert used == {None, "days", "orders", "products", "categories"}
+
+
+def test_customer_reports_agree_with_and_without_summaries(history, monkeypatch):
+    from salescrm.reports import advice
+    from salescrm.reports import customers as rc
+
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(history))
+    as_of = date(2026, 3, 31)
+
+    def all_reports():
+        return [rc.top(history, spec, limit=2).rows, rc.inactive(history, spec, days=30, as_of=as_of).rows,
+                rc.rfm(history, spec, as_of=as_of).rows, rc.abc(history, spec).rows,
+                rc.new_vs_returning(history, spec, "month").rows,
+                advice.next_customers(history, spec, as_of=as_of).rows]
+
+    fast = all_reports()
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    assert fast == all_reports()
+
+
+def test_a_change_made_outside_salescrm_is_never_read_stale(tmp_path):
+    path = tmp_path / "shop.db"
+    conn = _shop(path)
+    _random_history(conn, random.Random(11), n=15, check_every=False)
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn))
+    before = common.aggregate(conn, spec, ["month"])
+    conn.close()
+    # another tool halves every line's net (without salescrm's transaction)
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE order_lines SET net_cents = net_cents / 2, tax_cents = 0,"
+                " total_cents = net_cents / 2")
+    raw.commit()
+    raw.close()
+    conn = db.connect(path, write=False)
+    assert not salesfacts.ready(conn)
+    assert conn.execute("SELECT count(*) FROM sales_dirty_orders").fetchone()[0] > 0
+    after = common.aggregate(conn, spec, ["month"])
+    assert sum(m.revenue for m in after.values()) < sum(m.revenue for m in before.values())
+    assert salesfacts.check(conn) == []  # not current: not checked, not read
+    conn.close()
+    # the next salescrm write brings them up to date
+    conn = db.connect(path)
+    with db.write_tx(conn):
+        customers.add(conn, "Eve", email="eve@example.com")
+    assert salesfacts.ready(conn)
+    assert {k: vars(v) for k, v in common.aggregate(conn, spec, ["month"]).items()} == \
+        {k: vars(v) for k, v in after.items()}
+
+
+def test_writes_that_do_not_change_sales_mark_nothing(tmp_path):
+    conn = _shop(tmp_path / "shop.db")
+    ref = _tx(conn, orders.create, customer="bob@example.com", lines=["TEA:2"]).number
+    _tx(conn, orders.confirm, ref)
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    _tx(conn, orders.ship, ref)
+    _tx(conn, orders.pay, ref, amount=orders.get(conn, ref)["total_cents"], method="card")
+    conn.set_trace_callback(None)
+    assert not [s for s in seen if "INSERT OR REPLACE INTO sales_" in s]
+    _assert_current(conn)
+
+
+def test_a_database_from_before_the_summaries_gets_them_on_upgrade(tmp_path, monkeypatch):
+    from salescrm import migrations
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
+    conn = _shop(path)
+    _random_history(conn, random.Random(3), n=12, check_every=False)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    conn.close()
+    monkeypatch.undo()
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    _assert_current(conn)
+    assert conn.execute("SELECT count(*) FROM sales_orders").fetchone()[0] > 0
+
+
+def test_rebuild_recomputes_everything(history):
+    with db.write_tx(history):
+        history.execute("DELETE FROM sales_products")
+        history.execute("UPDATE sales_orders SET revenue = revenue + 1")
+    assert salesfacts.check(history) != []
+    with db.write_tx(history):
+        salesfacts.rebuild(history)
+    _assert_current(history)
