@@ -260,15 +260,25 @@ def get(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- add, edit, delete
 
 
-def add(conn: sqlite3.Connection, name: str, *, tags: Iterable[str] = (), **fields: Any) -> int:
-    """Create a customer; returns its id.  ``fields`` are any of ``FIELDS``."""
-    assert conn.in_transaction, "customers.add must run inside db.write_tx"
+def prepare_new(name: str, *, tags: Iterable[str] = (), **fields: Any) -> tuple[dict[str, Any], list[str]]:
+    """What ``add`` writes for a new customer, before the uniqueness checks:
+    the validated, normalised column values with their keys (``name_key``,
+    ``company_key``, ``email_key``; no timestamps) and the clean tags, sorted.
+    Raises ``ValidationError``.  Bulk inserts (imports) use it so that their
+    rows are exactly what ``add`` would have written."""
     values = {"name": clean_field("name", name)}
     for key, value in fields.items():
         values[key] = clean_field(key, value)
     clean_tags = sorted({clean_tag(t) for t in tags})
-    _check_unique(conn, values)
     values.update(_derived({"company": None, "email": None, **values}))
+    return values, clean_tags
+
+
+def add(conn: sqlite3.Connection, name: str, *, tags: Iterable[str] = (), **fields: Any) -> int:
+    """Create a customer; returns its id.  ``fields`` are any of ``FIELDS``."""
+    assert conn.in_transaction, "customers.add must run inside db.write_tx"
+    values, clean_tags = prepare_new(name, tags=tags, **fields)
+    _check_unique(conn, values)
     now = db.now_iso()
     values["created_at"] = values["updated_at"] = now
     cols = list(values)

@@ -847,37 +847,131 @@ class CustomersAdapter(Adapter):
             _reject_sql(conn, """SELECT line, 'name', 'is required for a new customer'
                 FROM stage.rows WHERE NOT bad AND target IS NULL""")
 
+    PERSONAL = ("name", "company", "email", "phone", "address", "notes")
+
     def apply(self, ctx: Ctx) -> None:
+        """Existing customers through ``customers.edit``, one savepoint each;
+        new ones in bulk (``_insert_new``)."""
         from salescrm import customers
 
         conn = ctx.conn
         fields = [f for f in ctx.present if f not in ("tags", "created_at")]
         cols = ", ".join(["line", "target", "raw"] + [_col(f) for f in ctx.present])
-        rows = conn.execute(f"SELECT {cols} FROM stage.rows WHERE NOT bad ORDER BY line").fetchall()
+        total = conn.execute("SELECT count(*) FROM stage.rows WHERE NOT bad").fetchone()[0]
+        rows = conn.execute(f"SELECT {cols} FROM stage.rows WHERE NOT bad AND target IS NOT NULL"
+                            f" ORDER BY line").fetchall()
         for n, r in enumerate(rows, start=1):
             values = {f: r[_col(f)] for f in fields}
             tags = r["tags"].split(",") if "tags" in ctx.present and r["tags"] else []
             conn.execute("SAVEPOINT import_row")
             try:
-                if r["target"] is None:
-                    cid = customers.add(conn, values.pop("name"), tags=tags, **values)
-                    if "created_at" in ctx.present and r["created_at"]:
-                        conn.execute("UPDATE customers SET created_at = ? WHERE id = ?", (r["created_at"], cid))
-                    ctx.bump("inserted")
-                    ctx.emit("customer.created", {"customer_id": cid})
-                else:
-                    changed = customers.edit(conn, r["target"], values,
-                                             set_tags=tags if "tags" in ctx.present else None)
-                    ctx.bump("updated" if changed else "unchanged")
+                changed = customers.edit(conn, r["target"], values,
+                                         set_tags=tags if "tags" in ctx.present else None)
+                ctx.bump("updated" if changed else "unchanged")
                 conn.execute("RELEASE import_row")
             except SalesError as exc:
                 conn.execute("ROLLBACK TO import_row")
                 conn.execute("RELEASE import_row")
-                personal = [values.get(k) for k in ("name", "company", "email", "phone", "address", "notes")]
-                personal += [t for t in tags]
-                _row_refused(conn, r["line"], _safe_message(exc, personal))
+                _row_refused(conn, r["line"], _safe_message(exc, self._personal(values, tags)))
             if ctx.progress is not None and n % 1000 == 0:
-                ctx.progress("applying", n, len(rows))
+                ctx.progress("applying", n, total)
+        self._insert_new(ctx, fields, cols, done=len(rows), total=total)
+
+    def _personal(self, values: dict[str, Any], tags: list[str]) -> list[Any]:
+        return [values.get(k) for k in self.PERSONAL] + list(tags)
+
+    def _insert_new(self, ctx: Ctx, fields: list[str], cols: str, *, done: int, total: int) -> None:
+        """New customers in bulk: each row validated and normalised by
+        ``customers.prepare_new`` (exactly what ``customers.add`` writes),
+        ids allocated under the write lock, then ``executemany`` per batch
+        of customers, tags and audit rows (one per customer, as the orders
+        bulk path does; the run itself is audited by ``_apply``).  Matching
+        in ``resolve`` already refused e-mails and external ids that exist;
+        should a batch still break a UNIQUE constraint, that batch is redone
+        row by row through ``customers.add``, which says which row and why."""
+        from salescrm import customers
+
+        conn = ctx.conn
+        has_tags = "tags" in ctx.present
+        has_created = "created_at" in ctx.present
+        now, user, command = db.now_iso(), db.os_user(), db.current_command
+        next_id = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0]
+        insert: str | None = None
+        refused: list[tuple[int, str]] = []
+        inserted = 0
+        cur = conn.execute(f"SELECT {cols} FROM stage.rows WHERE NOT bad AND target IS NULL ORDER BY line")
+        while True:
+            chunk = cur.fetchmany(BATCH)
+            if not chunk:
+                break
+            prepared: list[tuple[sqlite3.Row, dict[str, Any], list[str], list[str]]] = []
+            for r in chunk:
+                values = {f: r[_col(f)] for f in fields}
+                tags = r["tags"].split(",") if has_tags and r["tags"] else []
+                try:
+                    row, clean_tags = customers.prepare_new(values.pop("name"), tags=tags, **values)
+                except SalesError as exc:
+                    refused.append((r["line"], _safe_message(exc, self._personal({**values, "name": r["name"]},
+                                                                                  tags))))
+                    continue
+                row["created_at"] = (r["created_at"] if has_created and r["created_at"] else now)
+                row["updated_at"] = now
+                prepared.append((r, row, clean_tags, tags))
+            if not prepared:
+                continue
+            columns = list(prepared[0][1])
+            if insert is None:
+                insert = (f"INSERT INTO customers (id, {', '.join(columns)})"
+                          f" VALUES (?, {', '.join('?' * len(columns))})")
+            first_id = next_id
+            ids = range(first_id + 1, first_id + 1 + len(prepared))
+            conn.execute("SAVEPOINT import_batch")
+            try:
+                conn.executemany(insert, [(cid, *[row[c] for c in columns])
+                                          for cid, (_, row, _, _) in zip(ids, prepared)])
+                conn.execute("RELEASE import_batch")
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK TO import_batch")
+                conn.execute("RELEASE import_batch")
+                made = self._one_by_one(ctx, prepared, refused)
+            else:
+                made = [(cid, r, clean_tags) for cid, (r, _, clean_tags, _) in zip(ids, prepared)]
+                conn.executemany("INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)",
+                                 [(cid, t) for cid, _, clean_tags in made for t in clean_tags])
+                conn.executemany("INSERT INTO audit (at, os_user, command, action, entity, entity_id)"
+                                 " VALUES (?, ?, ?, 'create', 'customer', ?)",
+                                 [(now, user, command, str(cid)) for cid, _, _ in made])
+            if made:
+                next_id = max(next_id, max(cid for cid, _, _ in made))
+            for cid, _, _ in made:
+                ctx.emit("customer.created", {"customer_id": cid})
+            inserted += len(made)
+            if ctx.progress is not None:
+                ctx.progress("applying", done + inserted + len(refused), total)
+            db.pause_point("import-mid-apply")
+        ctx.bump("inserted", inserted)
+        for line, rule in refused:
+            _row_refused(conn, line, rule)
+
+    def _one_by_one(self, ctx: Ctx, prepared: list, refused: list[tuple[int, str]]) -> list[tuple]:
+        """A batch that broke a constraint: row by row through ``customers.add``."""
+        from salescrm import customers
+
+        conn = ctx.conn
+        made = []
+        for r, row, clean_tags, tags in prepared:
+            values = {f: row[f] for f in customers.FIELDS if f in row and f != "name"}
+            conn.execute("SAVEPOINT import_row")
+            try:
+                cid = customers.add(conn, row["name"], tags=clean_tags, **values)
+                conn.execute("UPDATE customers SET created_at = ? WHERE id = ?", (row["created_at"], cid))
+                conn.execute("RELEASE import_row")
+                made.append((cid, r, clean_tags))
+            except SalesError as exc:
+                conn.execute("ROLLBACK TO import_row")
+                conn.execute("RELEASE import_row")
+                refused.append((r["line"], _safe_message(exc, self._personal(row, tags))))
+        return made
 
 
 def _row_refused(conn: sqlite3.Connection, line: int, rule: str) -> None:
