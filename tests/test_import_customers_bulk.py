@@ -84,7 +84,8 @@ def test_bulk_insert_gives_what_customers_add_gives(run, tmp_path, db_path):
                                    150050, "2024-03-01")
     assert got[3]["name_key"] == "full width"
     assert state(db_path)[1][:2] == [{"customer_id": 1, "tag": "berlin"}, {"customer_id": 1, "tag": "vip"}]
-    assert table(db_path, "SELECT count(*) AS n FROM audit WHERE action = 'create' AND entity = 'customer'")[0]["n"] == 4
+    created = "SELECT count(*) AS n FROM audit WHERE action = 'create' AND entity = 'customer'"
+    assert table(db_path, created)[0]["n"] == 4
     assert table(db_path, "SELECT count(*) AS n FROM audit WHERE entity = 'import_run'")[0]["n"] == 1
     conn = db.connect(db_path)
     try:
