@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -694,17 +695,15 @@ _ORDER_KEYS = ("order_count", "revenue", "open_balance", "last_order_date")
 
 
 def orders_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
-    """Order count, revenue and open balance (cents), last order date, from
-    ``salescrm.orders.customer_summary`` when orders exist; zeros otherwise."""
+    """Order count, revenue and open balance (cents), last order date, as
+    ``salescrm.orders.customer_summary`` gives them; zeros without orders.
+    Unless that module is loaded already, the figures come from the same
+    query here: ``customer show`` need not import the orders module (and with
+    it promotions, stock and products)."""
     zero = {"order_count": 0, "revenue": 0, "open_balance": 0, "last_order_date": None}
-    try:
-        from salescrm import orders  # written alongside; may not exist yet
-
-        summary_fn = orders.customer_summary
-    except (ImportError, AttributeError):
-        return zero
     if not _table_exists(conn, "orders"):
         return zero
+    summary_fn = getattr(sys.modules.get("salescrm.orders"), "customer_summary", _booked_summary)
     try:
         got = summary_fn(conn, cid) or {}
     except sqlite3.OperationalError:  # its tables not there yet
@@ -714,6 +713,22 @@ def orders_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
         if got.get(key) is not None:
             out[key] = got[key]
     return out
+
+
+def _booked_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
+    """``salescrm.orders.customer_summary``'s query: booked orders (not draft
+    or cancelled) only; revenue is billed net of returns."""
+    from salescrm import lifecycle
+
+    marks = ",".join("?" * len(lifecycle.BOOKED))
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(total_cents - returned_cents), 0),"
+        " coalesce(sum(total_cents - returned_cents - paid_cents), 0), max(order_date)"
+        f" FROM orders WHERE customer_id = ? AND status IN ({marks})",
+        (cid, *lifecycle.BOOKED),
+    ).fetchone()
+    return {"order_count": int(row[0]), "revenue": int(row[1]), "open_balance": int(row[2]),
+            "last_order_date": row[3]}
 
 
 def profile(conn: sqlite3.Connection, cid: int, *, interactions: int = 10,

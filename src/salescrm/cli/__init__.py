@@ -1,6 +1,8 @@
 """The command line: parsing and rendering only; the work is done by the
 plain modules in ``salescrm``.  Heavy modules (Rich tables, tabulate,
-sqlite-utils) are imported inside the commands that need them."""
+sqlite-utils) are imported inside the commands that need them, and each
+group's module only when that group is run (``salescrm.cli.lazy``): the
+tables below hold what root help lists."""
 
 from __future__ import annotations
 
@@ -10,18 +12,8 @@ from typing import Annotated
 import typer
 
 from salescrm import __version__
-from salescrm.cli import auditcmd, customer, dbcmd, demo
-from salescrm.cli import order as ordercli
-from salescrm.cli import product as productcli
-from salescrm.cli import settings as settingscli
-from salescrm.cli import stock as stockcli
-from salescrm.cli import io as iocli
-from salescrm.cli import market as marketcli
-from salescrm.cli import plan as plancli
-from salescrm.cli import promo as promocli
-from salescrm.cli import privacy as privacycli
-from salescrm.cli import report as reportcli
 from salescrm.cli.common import STATE, SalesGroup
+from salescrm.cli.lazy import LazyCommand, LazyGroup, LazyTyper, pruned
 
 HELP = """salescrm: a terminal CRM for sales work over one local SQLite file.
 
@@ -35,7 +27,54 @@ transition, business rule); 2 usage; 65 invalid data in an input file;
 (not a salescrm database, newer schema); 130 interrupted.
 """
 
-app = typer.Typer(
+#: Root commands, in help order: name, module, function, one-line help.
+COMMANDS = [
+    LazyCommand("demo", "salescrm.cli.demo", "demo",
+                "Build a demo database with realistic data and show what salescrm can do."),
+    LazyCommand("audit", "salescrm.cli.auditcmd", "audit",
+                "The append-only audit trail of every write (ids only, no personal data)."),
+    LazyCommand("dashboard", "salescrm.cli.report", "dashboard",
+                "Today on one screen: revenue this month (vs plan), open orders, overdue receivables, "
+                "low stock, top customers, 12 months of revenue."),
+]
+
+#: Command groups, in help order: name, module (its ``app`` unless named),
+#: one-line help.
+GROUPS = [
+    LazyGroup("customer", "salescrm.cli.customer",
+              help="Customers: profiles, contacts, tags, interactions, ratings, clean-up, sampling.",
+              extend=(("salescrm.cli.privacy", "register"),)),  # customer forget, customer export
+    LazyGroup("db", "salescrm.cli.dbcmd", help="The database file: info, check, backup."),
+    LazyGroup("product", "salescrm.cli.product", help="Products: the catalogue of goods and services.",
+              extend=(("salescrm.cli.market", "register_price"),)),  # product price
+    LazyGroup("stock", "salescrm.cli.stock",
+              help="Stock: goods in, corrections, levels and the movement ledger."),
+    LazyGroup("order", "salescrm.cli.order",
+              help="Orders: create, confirm, ship, deliver, pay, return; quotes and invoices."),
+    LazyGroup("settings", "salescrm.cli.settings",
+              help="Settings: seller details, payment terms, tax mode, discount limit, channels."),
+    LazyGroup("agenda", "salescrm.cli.customer", "agenda_app",
+              help="Follow-up tasks due or overdue, oldest first; 'agenda done TASK' marks one done."),
+    LazyGroup("import", "salescrm.cli.io", "import_app",
+              help="Import customers, products, orders or payments from CSV, TSV, JSON or JSON lines: "
+                   "all or nothing, idempotent."),
+    LazyGroup("export", "salescrm.cli.io", "export_app",
+              help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or "
+                   "JSON lines."),
+    LazyGroup("hook", "salescrm.cli.io", "hook_app",
+              help="Commands run after changes commit (order.paid, import.finished, ...)."),
+    LazyGroup("plan", "salescrm.cli.plan", short_help="Sales plans: targets, attainment, run-rate, budget."),
+    LazyGroup("market", "salescrm.cli.market", short_help="Competitors' prices and where ours stands."),
+    LazyGroup("promo", "salescrm.cli.promo",
+              short_help="Promotions, their precedence, explain and effectiveness."),
+    LazyGroup("report", "salescrm.cli.report", help_attr="REPORT_HELP",
+              short_help="Reports: sales, customers, orders, inventory, plans, stats, forecast, reorder, "
+                         "next customers."),
+]
+
+app = LazyTyper(
+    groups=GROUPS,
+    commands=COMMANDS,
     cls=SalesGroup,
     name="salescrm",
     help=HELP,
@@ -70,33 +109,12 @@ def root(
     STATE.quiet = quiet
     STATE.debug = debug
     if ctx.invoked_subcommand is None:
-        reportcli.dashboard()
+        from salescrm.cli.report import dashboard
 
-
-app.add_typer(customer.app, name="customer", help="Customers: profiles, contacts, tags, interactions, ratings, clean-up, sampling.")
-app.add_typer(dbcmd.app, name="db", help="The database file: info, check, backup.")
-app.add_typer(productcli.app, name="product", help="Products: the catalogue of goods and services.")
-app.add_typer(stockcli.app, name="stock", help="Stock: goods in, corrections, levels and the movement ledger.")
-app.add_typer(ordercli.app, name="order", help="Orders: create, confirm, ship, deliver, pay, return; quotes and invoices.")
-app.add_typer(settingscli.app, name="settings", help="Settings: seller details, payment terms, tax mode, discount limit, channels.")
-app.command("demo", help="Build a demo database with realistic data and show what salescrm can do.")(demo.demo)
-customer.register_agenda(app)
-privacycli.register(customer.app)
-app.command("audit", help="The append-only audit trail of every write (ids only, no personal data).")(auditcmd.audit)
-app.add_typer(iocli.import_app, name="import", help="Import customers, products, orders or payments from CSV, TSV, JSON or JSON lines: all or nothing, idempotent.")
-app.add_typer(iocli.export_app, name="export", help="Export customers, products, orders, order lines or payments as CSV, TSV, JSON or JSON lines.")
-app.add_typer(iocli.hook_app, name="hook", help="Commands run after changes commit (order.paid, import.finished, ...).")
-marketcli.register_price(productcli.app)
-app.add_typer(plancli.app, name="plan", short_help="Sales plans: targets, attainment, run-rate, budget.")
-app.add_typer(marketcli.app, name="market", short_help="Competitors' prices and where ours stands.")
-app.add_typer(promocli.app, name="promo", short_help="Promotions, their precedence, explain and effectiveness.")
-app.add_typer(reportcli.app, name="report", help=reportcli.REPORT_HELP, short_help="Reports: sales, customers, orders, inventory, plans, stats, forecast, reorder, next customers.")
-app.command("dashboard", help="Today on one screen: revenue this month (vs plan), open orders, overdue receivables, low stock, top customers, 12 months of revenue.")(reportcli.dashboard)
+        dashboard()
 
 
 def main() -> None:
     import sys
-
-    from salescrm.cli.lazy import pruned
 
     typer.main.get_command(pruned(app, sys.argv[1:])).main(prog_name="salescrm")

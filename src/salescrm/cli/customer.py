@@ -491,8 +491,3 @@ def agenda_done(
             customers.complete_task(conn, task_id)
     say(f"done: task {', '.join(str(t) for t in task)}")
 
-
-def register_agenda(root: typer.Typer) -> None:
-    """Add ``salescrm agenda`` to the root app."""
-    root.add_typer(agenda_app, name="agenda",
-                   help="Follow-up tasks due or overdue, oldest first; 'agenda done TASK' marks one done.")
