@@ -219,3 +219,26 @@ def test_rebuild_recomputes_everything(history):
     with db.write_tx(history):
         salesfacts.rebuild(history)
     _assert_current(history)
+
+
+def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, run):
+    path = tmp_path / "shop.db"
+    conn = _shop(path)
+    _random_history(conn, random.Random(9), n=10, check_every=False)
+    # damage the summaries as another tool might, leaving no marks behind
+    conn.execute("UPDATE sales_products SET revenue = revenue + 1")
+    conn.execute("DELETE FROM sales_dirty_orders")
+    conn.execute("DELETE FROM sales_dirty_products")
+    conn.close()
+    bad = run("--db", path, "db", "check", "--format", "csv")
+    assert bad.exit_code == 1
+    assert "sales summary: product rows differ" in bad.stdout and "db rebuild-summaries" in bad.stdout
+    rows = run.csv("--db", path, "db", "rebuild-summaries")
+    assert {r["table"] for r in rows} == {"sales_orders", "sales_days", "sales_products", "sales_categories"}
+    run.ok("--db", path, "db", "check")
+
+
+def test_many_marked_orders_are_recomputed_set_based(tmp_path, monkeypatch):
+    monkeypatch.setattr(salesfacts, "_REBUILD_AT", 1)  # every refresh takes the set-based path
+    conn = _shop(tmp_path / "shop.db")
+    _random_history(conn, random.Random(21), n=25)  # checked after every step

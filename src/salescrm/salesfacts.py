@@ -23,6 +23,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 _CHUNK = 500
+#: Marked orders from which ``refresh`` recomputes everything instead (when
+#: they are also a quarter or more of all orders).
+_REBUILD_AT = 20_000
 _MEASURES = ("units", "revenue", "discounts", "cost")
 
 
@@ -64,6 +67,10 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     from salescrm.reports.common import BOOKED_SQL, line_discount_sql, line_revenue_sql
 
     assert conn.in_transaction, "salesfacts.refresh runs inside a write transaction"
+    marked = conn.execute("SELECT count(*) FROM sales_dirty_orders").fetchone()[0]
+    if marked >= _REBUILD_AT and marked * 4 >= conn.execute("SELECT count(*) FROM orders").fetchone()[0]:
+        rebuild(conn)  # most of the data changed (an upgrade, a big import): recompute it all, set-based
+        return {"orders": marked, "rebuilt": 1}
     order_ids = [r[0] for r in conn.execute("SELECT order_id FROM sales_dirty_orders")]
     pairs = conn.execute("SELECT day, product_id FROM sales_dirty_products").fetchall()
     kept = "(l.qty - l.returned_qty)"
@@ -126,7 +133,8 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             new_p = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
                 f"SELECT l.product_id, o.currency, count(DISTINCT o.id), {values}"
                 f" FROM orders o JOIN order_lines l ON l.order_id = o.id"
-                f" WHERE o.order_date = ? AND o.status IN ({BOOKED_SQL}) AND l.product_id IN ({ph})"
+                # (+: walk the day's orders, not every line ever of these products)
+                f" WHERE o.order_date = ? AND o.status IN ({BOOKED_SQL}) AND +l.product_id IN ({ph})"
                 f" GROUP BY l.product_id, o.currency", (day, *chunk))}
             for key in old_p.keys() - new_p.keys():
                 conn.execute("DELETE FROM sales_products WHERE product_id = ? AND day = ? AND currency = ?",
@@ -172,19 +180,45 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
-    """Mark everything and recompute it (``db check --repair``-style use, and
-    tools that bulk-load orders with the triggers dropped).  Inside a write
-    transaction."""
+    """Recompute every summary row from the orders, set-based (each table
+    filled in its key order), and clear the marks.  Used when most orders
+    are marked (the upgrade to m0005, a large import) and by
+    ``db rebuild-summaries``.  Inside a write transaction."""
+    from salescrm.reports.common import BOOKED_SQL, line_discount_sql, line_revenue_sql
+
     assert conn.in_transaction, "salesfacts.rebuild runs inside a write transaction"
-    conn.execute("DELETE FROM sales_orders")
-    conn.execute("DELETE FROM sales_days")
-    conn.execute("DELETE FROM sales_products")
-    conn.execute("DELETE FROM sales_categories")
-    conn.execute(f"INSERT OR IGNORE INTO sales_dirty_orders SELECT id FROM orders WHERE status NOT IN"
-                 f" ('draft', 'cancelled')")
-    conn.execute("INSERT OR IGNORE INTO sales_dirty_products SELECT o.order_date, l.product_id FROM orders o"
-                 " JOIN order_lines l ON l.order_id = o.id WHERE o.status NOT IN ('draft', 'cancelled')")
-    return refresh(conn)
+    kept = "(l.qty - l.returned_qty)"
+    values = (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
+              f" sum({kept} * l.unit_cost)")
+    booked = f"o.status IN ({BOOKED_SQL})"
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while the tables are filled
+    try:
+        for table in ("sales_orders", "sales_days", "sales_products", "sales_categories", "sales_dirty_orders",
+                      "sales_dirty_products", "sales_dirty_categories"):
+            conn.execute(f"DELETE FROM {table}")  # names from this fixed list
+        conn.execute(
+            f"INSERT INTO sales_orders (order_id, day, currency, customer_id, channel, salesperson, units, revenue,"
+            f" discounts, cost) SELECT o.id, o.order_date, o.currency, o.customer_id, o.channel, o.salesperson,"
+            f" {values} FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {booked} GROUP BY o.id")
+        conn.execute(
+            "INSERT INTO sales_days (day, currency, channel, salesperson, orders, units, revenue, discounts, cost)"
+            " SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
+            " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+        conn.execute(
+            f"INSERT INTO sales_products (product_id, day, currency, orders, units, revenue, discounts, cost)"
+            f" SELECT l.product_id, o.order_date, o.currency, count(DISTINCT o.id), {values}"
+            f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {booked}"
+            f" GROUP BY l.product_id, o.order_date, o.currency ORDER BY 1, 2, 3")
+        conn.execute(
+            f"INSERT INTO sales_categories (category, day, currency, orders, units, revenue, discounts, cost)"
+            f" SELECT coalesce(p.category, ''), o.order_date, o.currency, count(DISTINCT o.id), {values}"
+            f" FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
+            f" WHERE {booked} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(cache)}")
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("sales_orders", "sales_days", "sales_products", "sales_categories")}
 
 
 def check(conn: sqlite3.Connection) -> list[str]:
@@ -209,7 +243,7 @@ def check(conn: sqlite3.Connection) -> list[str]:
         f" AND o.status IN ({BOOKED_SQL}))").fetchone()[0]
     if bad or extra:
         problems.append(f"sales summary: {bad + extra} order row(s) differ from the orders"
-                        " (run 'salescrm db check --repair' or 'salescrm db rebuild-summaries')")
+                        " (run 'salescrm db rebuild-summaries')")
     bad_d = conn.execute(
         "SELECT count(*) FROM (SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units),"
         " sum(revenue), sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"
@@ -219,7 +253,7 @@ def check(conn: sqlite3.Connection) -> list[str]:
     n_d2 = conn.execute("SELECT count(*) FROM (SELECT 1 FROM sales_orders GROUP BY day, currency, channel,"
                         " coalesce(salesperson, ''))").fetchone()[0]
     if bad_d or n_d != n_d2:
-        problems.append("sales summary: daily rows differ from the order rows")
+        problems.append("sales summary: daily rows differ from the order rows (run 'salescrm db rebuild-summaries')")
     bad_p = conn.execute(
         f"SELECT count(*) FROM (SELECT l.product_id, o.order_date, o.currency, count(DISTINCT o.id), {values}"
         f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.status IN ({BOOKED_SQL})"
@@ -231,7 +265,8 @@ def check(conn: sqlite3.Connection) -> list[str]:
                         f" WHERE o.status IN ({BOOKED_SQL}) GROUP BY l.product_id, o.order_date, o.currency)"
                         ).fetchone()[0]
     if bad_p or n_p != n_p2:
-        problems.append("sales summary: product rows differ from the order lines")
+        problems.append("sales summary: product rows differ from the order lines"
+                        " (run 'salescrm db rebuild-summaries')")
     bad_c = conn.execute(
         f"SELECT count(*) FROM (SELECT coalesce(p.category, ''), o.order_date, o.currency, count(DISTINCT o.id),"
         f" {values} FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
@@ -243,5 +278,6 @@ def check(conn: sqlite3.Connection) -> list[str]:
                         f" JOIN products p ON p.id = l.product_id WHERE o.status IN ({BOOKED_SQL})"
                         f" GROUP BY coalesce(p.category, ''), o.order_date, o.currency)").fetchone()[0]
     if bad_c or n_c != n_c2:
-        problems.append("sales summary: category rows differ from the order lines")
+        problems.append("sales summary: category rows differ from the order lines"
+                        " (run 'salescrm db rebuild-summaries')")
     return problems

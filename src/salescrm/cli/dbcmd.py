@@ -1,4 +1,4 @@
-"""``salescrm db``: info, check, backup."""
+"""``salescrm db``: info, check, backup, path, rebuild-summaries."""
 
 from __future__ import annotations
 
@@ -69,6 +69,24 @@ def backup(
     with open_db(write=False) as conn:
         size = db.backup(conn, dest, force=force)
     say(f"backed up {_path()} to {dest} ({size:,} bytes)")
+
+
+@app.command("rebuild-summaries")
+def rebuild_summaries(*, fmt: FormatOpt = None) -> None:
+    """Recompute the reports' summary tables from the orders, in one
+    transaction.  Never needed in normal use (every salescrm write keeps
+    them current); for after 'db check' reports them out of step."""
+    from salescrm import db, salesfacts
+    from salescrm.errors import NotFound
+    from salescrm.output import Col, render
+
+    if not _path().exists():
+        raise NotFound(f"no database at {_path()}", "nothing to rebuild")
+    with open_db(write=True) as conn:
+        with db.write_tx(conn):
+            counts = salesfacts.rebuild(conn)
+            db.audit(conn, "rebuild", "sales_summaries", "all")
+    render([{"table": t, "rows": n} for t, n in counts.items()], [Col("table"), Col("rows", "int")], out(fmt))
 
 
 @app.command("path")
