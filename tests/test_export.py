@@ -144,3 +144,12 @@ def test_escape_helper_matches_sql():
         assert exporter.escape_text(value) == (("'" + value) if value[:1] in "=+-@\t\r" and value
                                                or value[:2] in ("'=", "'+", "'-", "'@", "''", "'\t", "'\r")
                                                else value)
+
+
+def test_export_all_with_bad_filters_creates_no_folder(run, tmp_path):
+    """Found by the argument fuzz: the folder was made before the filters
+    were checked, so a refused run left it behind."""
+    target = tmp_path / "out"
+    result = run("export", "all", "-o", target, "--search", "")
+    assert result.exit_code == 1 and "search" in result.stderr
+    assert not target.exists()

@@ -17,6 +17,7 @@ No Typer, no Rich.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -323,6 +324,9 @@ def export_all(conn: sqlite3.Connection, folder: Path, fmt: str, *, filters: Fil
         for path in targets.values():
             if path.exists():
                 raise Conflict(f"{path} exists", "use --force to overwrite it")
+    for part in ALL_PARTS:
+        query(conn, part, filters)  # bad filters are refused before anything is created
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -332,6 +336,13 @@ def export_all(conn: sqlite3.Connection, folder: Path, fmt: str, *, filters: Fil
     try:
         for part, path in targets.items():
             counts[part] = export_to_file(conn, part, path, fmt, filters=filters, raw=raw, force=True)
+    except BaseException:
+        if created:  # a folder this run made holds only this run's files: leave nothing behind
+            for path in targets.values():
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         conn.execute("COMMIT")
     return counts
