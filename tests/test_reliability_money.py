@@ -28,6 +28,7 @@ SIGNED = {
     ("orders", "adjustment_cents"): "order-level discounts (-) and surcharges (+)",
     ("order_adjustments", "amount_cents"): "sign tied to the kind by a CHECK",
     ("payments", "amount_cents"): "a refund is negative; sign tied to the kind by a CHECK",
+    ("sales_collected", "amount"): "the reports' copy of payments (refunds negative); never zero by a CHECK",
 }
 
 

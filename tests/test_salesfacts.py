@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from salescrm import customers, db, orders, products, salesfacts, stock
-from salescrm.errors import SalesError
+from salescrm.errors import SalesError, UsageError
 from salescrm.reports import common
 
 SKUS = ["TEA", "MUG", "POT", "SVC", "BAG"]
@@ -73,12 +73,18 @@ def _random_history(conn, rng: random.Random, n: int = 60, *, check_every: bool 
             _tx(conn, orders.cancel, ref)
         elif roll < 0.9:
             _tx(conn, orders.ship, ref)
+            due = orders.get(conn, ref)["total_cents"]
+            roll = rng.random()
+            if roll < 0.7:  # in full or half; late in the evening UTC (the next local day east of it)
+                _tx(conn, orders.pay, ref, amount=due if roll < 0.4 else due // 2 or due, method="card",
+                    at=f"{(day + timedelta(days=rng.randrange(0, 40))).isoformat()}T23:30:00Z")
             if rng.random() < 0.3:
                 first = orders.lines(conn, ref)[0]
                 try:
-                    _tx(conn, orders.return_items, ref, lines=[(first["sku"], 1)])
+                    _tx(conn, orders.return_items, ref, lines=[(first["sku"], 1)], refund=rng.random() < 0.5,
+                        method="card")
                 except SalesError:
-                    pass  # a service line cannot come back: nothing changed
+                    pass  # a service line cannot come back, nothing to refund: nothing changed
         if check_every:
             _assert_current(conn)
     with db.write_tx(conn):
@@ -107,6 +113,8 @@ def test_summaries_equal_a_fresh_computation_after_every_write(history):
     assert history.execute(f"SELECT count(*) FROM orders WHERE adjustment_cents <> 0 AND {booked}").fetchone()[0]
     assert history.execute(f"SELECT count(*) FROM orders WHERE returned_cents > 0 AND {booked}").fetchone()[0]
     assert history.execute("SELECT count(*) FROM orders WHERE status = 'cancelled'").fetchone()[0]
+    assert history.execute("SELECT count(*) FROM sales_collected WHERE amount < 0").fetchone()[0], "refunds"
+    assert history.execute("SELECT count(*) FROM sales_shipped").fetchone()[0]
 
 
 def _agg(conn, spec, dims, *, summaries: bool, monkeypatch) -> dict:
@@ -127,12 +135,19 @@ def test_reports_give_the_same_figures_from_summaries_and_from_lines(history, mo
     ranges = [common.Range(), common.Range(date(2025, 12, 1), None), common.Range(date(2025, 11, 3),
                                                                                   date(2026, 1, 15))]
     used = set()
-    for fk, dims, rng in itertools.product(filters, dimsets, ranges):
-        spec = common.Spec("booked", rng, common.resolve_filters(conn, **fk))
+    compared = 0
+    for basis, fk, dims, rng in itertools.product(common.BASES, filters, dimsets, ranges):
+        spec = common.Spec(basis, rng, common.resolve_filters(conn, **fk))
         used.add(common.summary_source(spec, dims))
-        assert _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch) == \
-            _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (fk, dims, rng)
+        try:
+            fast = _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch)
+        except UsageError:  # the collected basis has no product or category
+            assert basis == "collected"
+            continue
+        assert fast == _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (basis, fk, dims, rng)
+        compared += 1
     assert used == {None, "days", "orders", "products", "categories"}
+    assert compared > 800
 
 
 def test_customer_reports_agree_with_and_without_summaries(history, monkeypatch):
@@ -182,7 +197,7 @@ def test_a_change_made_outside_salescrm_is_never_read_stale(tmp_path):
         {k: vars(v) for k, v in after.items()}
 
 
-def test_writes_that_do_not_change_sales_mark_nothing(tmp_path):
+def test_shipping_and_paying_rewrite_no_booked_summary(tmp_path):
     conn = _shop(tmp_path / "shop.db")
     ref = _tx(conn, orders.create, customer="bob@example.com", lines=["TEA:2"]).number
     _tx(conn, orders.confirm, ref)
@@ -227,14 +242,17 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     _random_history(conn, random.Random(9), n=10, check_every=False)
     # damage the summaries as another tool might, leaving no marks behind
     conn.execute("UPDATE sales_products SET revenue = revenue + 1")
+    conn.execute("DELETE FROM sales_collected WHERE payment_id IN (SELECT max(payment_id) FROM sales_collected)")
     conn.execute("DELETE FROM sales_dirty_orders")
     conn.execute("DELETE FROM sales_dirty_products")
     conn.close()
     bad = run("--db", path, "db", "check", "--format", "csv")
     assert bad.exit_code == 1
     assert "sales summary: product rows differ" in bad.stdout and "db rebuild-summaries" in bad.stdout
+    assert "sales_collected row(s) differ" in bad.stdout
     rows = run.csv("--db", path, "db", "rebuild-summaries")
-    assert {r["table"] for r in rows} == {"sales_orders", "sales_days", "sales_products", "sales_categories"}
+    assert {r["table"] for r in rows} == {"sales_orders", "sales_days", "sales_products", "sales_categories",
+                                          "sales_shipped", "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 
@@ -242,3 +260,21 @@ def test_many_marked_orders_are_recomputed_set_based(tmp_path, monkeypatch):
     monkeypatch.setattr(salesfacts, "_REBUILD_AT", 1)  # every refresh takes the set-based path
     conn = _shop(tmp_path / "shop.db")
     _random_history(conn, random.Random(21), n=25)  # checked after every step
+
+
+def test_shipped_and_collected_days_follow_the_local_zone(history, monkeypatch):
+    """The summaries keep UTC instants; the local day is taken when reading,
+    so a report run in another zone still agrees with the line queries."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        for basis, dims in itertools.product(("shipped", "collected"), (["day"], ["month"], ["customer", "week"])):
+            spec = common.Spec(basis, common.Range(date(2025, 12, 1), date(2026, 1, 31)),
+                               common.resolve_filters(history))
+            assert _agg(history, spec, dims, summaries=True, monkeypatch=monkeypatch) == \
+                _agg(history, spec, dims, summaries=False, monkeypatch=monkeypatch), (basis, dims)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

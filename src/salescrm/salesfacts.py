@@ -61,10 +61,29 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def _replace_rows(conn: sqlite3.Connection, order_ids: Sequence[int], table: str, key: tuple[str, ...],
+                  cols: tuple[str, ...], rows_sql: str) -> None:
+    """Make ``table``'s rows of these orders what ``rows_sql`` (with the
+    order ids as its parameters) computes now, writing only the differences."""
+    names = (*key, *cols)
+    ph = _marks(len(order_ids))
+    old = {tuple(r[:len(key)]): tuple(r) for r in conn.execute(
+        f"SELECT {', '.join(names)} FROM {table} WHERE order_id IN ({ph})", order_ids)}
+    new = {tuple(r[:len(key)]): tuple(r) for r in conn.execute(
+        f"SELECT {', '.join(names)} FROM ({rows_sql})", order_ids)}
+    gone = [k for k, row in old.items() if new.get(k) != row]
+    if gone:
+        conn.executemany(f"DELETE FROM {table} WHERE " + " AND ".join(f"{k} = ?" for k in key), gone)
+    added = [row for k, row in new.items() if old.get(k) != row]
+    if added:
+        conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({_marks(len(names))})", added)
+
+
 def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     """Recompute the marked summary rows; call inside a write transaction.
     Returns counts of what was looked at (orders, days, product-days)."""
-    from salescrm.reports.common import BOOKED_SQL, line_discount_sql, line_revenue_sql
+    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
+                                         shipped_rows_sql)
 
     assert conn.in_transaction, "salesfacts.refresh runs inside a write transaction"
     marked = conn.execute("SELECT count(*) FROM sales_dirty_orders").fetchone()[0]
@@ -102,6 +121,14 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             days.add(row[1])
             if row[0] in old:
                 days.add(old[row[0]][0])
+
+        _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
+                      ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
+                       "revenue", "cost"),
+                      shipped_rows_sql([f"o.id IN ({ph})"]))
+        _replace_rows(conn, chunk, "sales_collected", ("paid_at", "payment_id"),
+                      ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
+                      collected_rows_sql([f"o.id IN ({ph})"]))
 
     # --- per day, currency, channel and salesperson: from sales_orders
     for day in sorted(days):
@@ -184,7 +211,8 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
     filled in its key order), and clear the marks.  Used when most orders
     are marked (the upgrade to m0005, a large import) and by
     ``db rebuild-summaries``.  Inside a write transaction."""
-    from salescrm.reports.common import BOOKED_SQL, line_discount_sql, line_revenue_sql
+    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
+                                         shipped_rows_sql)
 
     assert conn.in_transaction, "salesfacts.rebuild runs inside a write transaction"
     kept = "(l.qty - l.returned_qty)"
@@ -194,9 +222,16 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while the tables are filled
     try:
-        for table in ("sales_orders", "sales_days", "sales_products", "sales_categories", "sales_dirty_orders",
-                      "sales_dirty_products", "sales_dirty_categories"):
+        for table in ("sales_orders", "sales_days", "sales_products", "sales_categories", "sales_shipped",
+                      "sales_collected", "sales_dirty_orders", "sales_dirty_products", "sales_dirty_categories"):
             conn.execute(f"DELETE FROM {table}")  # names from this fixed list
+        conn.execute(
+            "INSERT INTO sales_shipped (order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
+            f" salesperson, product_id, units, revenue, cost) SELECT * FROM ({shipped_rows_sql()})"
+            " ORDER BY shipped_at, shipment_id, line_id")
+        conn.execute(
+            "INSERT INTO sales_collected (payment_id, order_id, paid_at, currency, customer_id, channel, salesperson,"
+            f" amount) SELECT * FROM ({collected_rows_sql()}) ORDER BY paid_at, payment_id")
         conn.execute(
             f"INSERT INTO sales_orders (order_id, day, currency, customer_id, channel, salesperson, units, revenue,"
             f" discounts, cost) SELECT o.id, o.order_date, o.currency, o.customer_id, o.channel, o.salesperson,"
@@ -218,7 +253,8 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("sales_orders", "sales_days", "sales_products", "sales_categories")}
+            for t in ("sales_orders", "sales_days", "sales_products", "sales_categories", "sales_shipped",
+                      "sales_collected")}
 
 
 def check(conn: sqlite3.Connection) -> list[str]:
@@ -226,7 +262,8 @@ def check(conn: sqlite3.Connection) -> list[str]:
     marks are pending: then the reports do not read them)."""
     if not ready(conn):
         return []
-    from salescrm.reports.common import BOOKED_SQL, line_discount_sql, line_revenue_sql
+    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
+                                         shipped_rows_sql)
 
     kept = "(l.qty - l.returned_qty)"
     values = (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
@@ -280,4 +317,16 @@ def check(conn: sqlite3.Connection) -> list[str]:
     if bad_c or n_c != n_c2:
         problems.append("sales summary: category rows differ from the order lines"
                         " (run 'salescrm db rebuild-summaries')")
+    for table, names, rows_sql in (
+            ("sales_shipped", "order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
+             " salesperson, product_id, units, revenue, cost", shipped_rows_sql()),
+            ("sales_collected", "payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
+             collected_rows_sql())):
+        differ = conn.execute(f"SELECT count(*) FROM (SELECT * FROM ({rows_sql}) EXCEPT SELECT {names} FROM {table})"
+                              ).fetchone()[0]
+        extra = conn.execute(f"SELECT count(*) FROM (SELECT {names} FROM {table} EXCEPT SELECT * FROM ({rows_sql}))"
+                             ).fetchone()[0]
+        if differ or extra:
+            problems.append(f"sales summary: {differ + extra} {table} row(s) differ"
+                            " (run 'salescrm db rebuild-summaries')")
     return problems

@@ -1,17 +1,20 @@
-"""Summary tables for the reports (booked basis), kept current in every write
-transaction, and an index for the shipped basis.
+"""Summary tables for the reports, kept current in every write transaction,
+and an index for the shipped basis.
 
-``sales_orders`` holds one row per booked order (its units, revenue,
-discounts and cost), ``sales_products`` one row per product, day and
-currency, ``sales_categories`` one per category, day and currency (its
-orders are the orders with any product of the category), ``sales_days`` one
-per day, currency, channel and salesperson.  The triggers here only *mark*
-what changed (``sales_dirty_orders``, ``sales_dirty_products``,
-``sales_dirty_categories``); ``salescrm.salesfacts.refresh`` recomputes the
-marked rows from the orders with the reports' own revenue SQL before each
-write transaction commits.  A report reads the summaries only when nothing
-is marked, so a change made outside salescrm's transactions is never read
-stale: the report falls back to the line-by-line query.
+Booked basis: ``sales_orders`` (one row per booked order: units, revenue,
+discounts, cost), ``sales_products`` (product x day x currency),
+``sales_categories`` (category x day x currency; its orders are the orders
+with any product of the category) and ``sales_days`` (day x currency x
+channel x salesperson).  Shipped basis: ``sales_shipped``, one row per
+shipment line.  Collected basis: ``sales_collected``, one row per payment.
+
+The triggers here only *mark* what changed (``sales_dirty_orders``,
+``sales_dirty_products``, ``sales_dirty_categories``);
+``salescrm.salesfacts.refresh`` recomputes the marked rows with the reports'
+own SQL before each write transaction commits.  A report reads the
+summaries only when nothing is marked, so a change made outside salescrm's
+transactions is never read stale: the report falls back to the
+line-by-line queries.
 
 Booked means neither draft nor cancelled (``lifecycle.BOOKED``).
 """
@@ -80,6 +83,41 @@ CREATE TABLE sales_days (
     CHECK (abs(revenue) < 1000000000000000),  -- signed: a line's share of an order discount
     PRIMARY KEY (day, currency, channel, salesperson)
 ) STRICT, WITHOUT ROWID;
+
+-- shipped basis: one row per shipment line of a booked order, in time order
+CREATE TABLE sales_shipped (
+    shipped_at  TEXT NOT NULL,                  -- shipments.shipped_at (UTC)
+    shipment_id INTEGER NOT NULL,
+    line_id     INTEGER NOT NULL,
+    order_id    INTEGER NOT NULL,
+    currency    TEXT NOT NULL,
+    customer_id INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    salesperson TEXT,
+    product_id  INTEGER NOT NULL,
+    units       INTEGER NOT NULL,
+    revenue     INTEGER NOT NULL,               -- the line's revenue carried by these units
+    cost        INTEGER NOT NULL,
+    CHECK (units >= 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (shipped_at, shipment_id, line_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sales_shipped_order ON sales_shipped(order_id);
+
+-- collected basis: one row per payment or refund of a booked order
+CREATE TABLE sales_collected (
+    paid_at     TEXT NOT NULL,                  -- payments.paid_at (UTC)
+    payment_id  INTEGER NOT NULL,
+    order_id    INTEGER NOT NULL,
+    currency    TEXT NOT NULL,
+    customer_id INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    salesperson TEXT,
+    amount      INTEGER NOT NULL,               -- cents; a refund is negative
+    CHECK (amount <> 0),
+    PRIMARY KEY (paid_at, payment_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sales_collected_order ON sales_collected(order_id);
 
 CREATE TABLE sales_dirty_orders (order_id INTEGER PRIMARY KEY) STRICT;
 CREATE TABLE sales_dirty_products (
@@ -183,8 +221,48 @@ BEGIN
         JOIN order_lines x ON x.order_id = o.id WHERE l.id IN (OLD.line_id, NEW.line_id);
 END;
 
+-- shipments and payments: their order
+CREATE TRIGGER sales_mark_shipment_insert AFTER INSERT ON shipments
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (NEW.order_id);
+END;
+CREATE TRIGGER sales_mark_shipment_update AFTER UPDATE ON shipments
+WHEN OLD.order_id IS NOT NEW.order_id OR OLD.shipped_at IS NOT NEW.shipped_at OR OLD.id IS NOT NEW.id
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id), (NEW.order_id);
+END;
+CREATE TRIGGER sales_mark_shipment_delete AFTER DELETE ON shipments
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id);
+END;
+CREATE TRIGGER sales_mark_shipment_line_insert AFTER INSERT ON shipment_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM shipments WHERE id = NEW.shipment_id;
+END;
+CREATE TRIGGER sales_mark_shipment_line_update AFTER UPDATE ON shipment_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders
+        SELECT order_id FROM shipments WHERE id IN (OLD.shipment_id, NEW.shipment_id);
+END;
+CREATE TRIGGER sales_mark_shipment_line_delete AFTER DELETE ON shipment_lines
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM shipments WHERE id = OLD.shipment_id;
+END;
+CREATE TRIGGER sales_mark_payment_insert AFTER INSERT ON payments
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (NEW.order_id);
+END;
+CREATE TRIGGER sales_mark_payment_update AFTER UPDATE ON payments
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id), (NEW.order_id);
+END;
+CREATE TRIGGER sales_mark_payment_delete AFTER DELETE ON payments
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id);
+END;
+
 -- what is here already: everything, computed when this migration commits
-INSERT INTO sales_dirty_orders SELECT id FROM orders WHERE status NOT IN ('draft', 'cancelled');
+INSERT INTO sales_dirty_orders SELECT id FROM orders;
 INSERT OR IGNORE INTO sales_dirty_products
     SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
     WHERE o.status NOT IN ('draft', 'cancelled');

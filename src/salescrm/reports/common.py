@@ -423,6 +423,49 @@ def order_revenue_sql(o: str = "o") -> str:
             f" JOIN order_lines rx ON rx.id = rl.line_id WHERE rx.order_id = {o}.id) END)")
 
 
+def shipped_rows_sql(where: Sequence[str] = ()) -> str:
+    """Per shipment line of a booked order (``where``: more conditions on
+    ``s`` shipments, ``o`` orders): order_id, shipment_id, line_id,
+    shipped_at, currency, customer_id, channel, salesperson, product_id,
+    units, revenue, cost.  The line's booked revenue is carried in proportion
+    to the kept units each shipment took (returned units come off the latest
+    shipments first), apportioned cumulatively so that a fully shipped line
+    carries exactly its booked revenue."""
+    # Units shipped by this line's earlier shipments (only looked up when the
+    # line shipped more than once).
+    before = ("CASE WHEN sl.qty = l.shipped_qty THEN 0 ELSE (SELECT coalesce(sum(sl2.qty), 0)"
+              " FROM shipment_lines sl2 JOIN shipments s2 ON s2.id = sl2.shipment_id"
+              " WHERE sl2.line_id = sl.line_id AND (s2.shipped_at < s.shipped_at"
+              " OR (s2.shipped_at = s.shipped_at AND s2.id < s.id))) END")
+    # Kept units shipped up to and including this shipment, and before it.
+    cum = "(f.before + f.q - max(0, f.returned_qty - (f.shipped_qty - f.before - f.q)))"
+    prev = "(f.before - max(0, f.returned_qty - (f.shipped_qty - f.before)))"
+    kq = "(f.qty - f.returned_qty)"
+    value = f"(CASE WHEN {kq} = 0 THEN 0 ELSE {rdiv(f'f.rev * {cum}', kq)} - {rdiv(f'f.rev * {prev}', kq)} END)"
+    return (
+        f"SELECT f.order_id, f.shipment_id, f.line_id, f.shipped_at, f.currency, f.customer_id, f.channel,"
+        f" f.salesperson, f.product_id, {cum} - {prev} AS units, {value} AS revenue,"
+        f" ({cum} - {prev}) * f.unit_cost AS cost"
+        f" FROM (SELECT s.id AS shipment_id, sl.line_id, s.shipped_at, sl.qty AS q, l.order_id, l.product_id,"
+        f" l.qty, l.returned_qty, l.shipped_qty, l.unit_cost, o.customer_id, o.channel, o.salesperson, o.currency,"
+        f" {before} AS before, {line_revenue_sql()} AS rev"
+        f" FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id"
+        f" JOIN order_lines l ON l.id = sl.line_id JOIN orders o ON o.id = l.order_id"
+        f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where)
+        # not flattened (LIMIT -1): each shipment line's values once, not once per use
+        + " LIMIT -1) f"
+    )
+
+
+def collected_rows_sql(where: Sequence[str] = ()) -> str:
+    """Per payment or refund of a booked order (``where``: more conditions on
+    ``p2`` payments, ``o`` orders): payment_id, order_id, paid_at, currency,
+    customer_id, channel, salesperson, amount (a refund is negative)."""
+    return ("SELECT p2.id AS payment_id, p2.order_id, p2.paid_at, o.currency, o.customer_id, o.channel,"
+            " o.salesperson, p2.amount_cents AS amount FROM payments p2 JOIN orders o ON o.id = p2.order_id"
+            f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where))
+
+
 # --------------------------------------------------------------------------- measures
 
 
@@ -520,7 +563,7 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
     elif spec.basis == "shipped":
         day = local_day_sql("f.shipped_at")
     else:
-        day = local_day_sql("p2.paid_at")
+        day = local_day_sql("o.paid_at")
     keys: list[str] = []
     if periods:
         keys.append(bucket_sql(day, periods[0]) if by_bucket_in_sql and len(periods) == 1 else day)
@@ -688,84 +731,83 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
                    f" GROUP BY {outer_keys}")
         return conn.execute(sql, params).fetchall()
     if spec.basis == "shipped":
+        from salescrm import salesfacts
+
         day = local_day_sql("f.shipped_at")
         where, params = filter_sql(f, o="f", p="p")
-        inner_where = []
-        inner_params: list[Any] = []
-        if rng.start:
-            inner_where.append("s.shipped_at >= ?")
-            inner_params.append(utc_bound(rng.start, days=-1))
+        bounds: list[str] = []
+        bparams: list[Any] = []
+        if rng.start:  # the UTC instants around the local days (then the exact local day below)
+            bounds.append("f.shipped_at >= ?")
+            bparams.append(utc_bound(rng.start, days=-1))
             where.append(f"{day} >= ?")
             params.append(rng.start.isoformat())
         if rng.end:
-            inner_where.append("s.shipped_at < ?")
-            inner_params.append(utc_bound(rng.end, days=2))
+            bounds.append("f.shipped_at < ?")
+            bparams.append(utc_bound(rng.end, days=2))
             where.append(f"{day} <= ?")
             params.append(rng.end.isoformat())
-        # Units shipped by this line's earlier shipments (only looked up when
-        # the line shipped more than once).
-        before = ("CASE WHEN sl.qty = l.shipped_qty THEN 0 ELSE (SELECT coalesce(sum(sl2.qty), 0)"
-                  " FROM shipment_lines sl2 JOIN shipments s2 ON s2.id = sl2.shipment_id"
-                  " WHERE sl2.line_id = sl.line_id AND (s2.shipped_at < s.shipped_at"
-                  " OR (s2.shipped_at = s.shipped_at AND s2.id < s.id))) END")
-        # Kept units shipped up to and including this shipment, and before it
-        # (returned units come off the latest shipments first).
-        cum = "(f.before + f.q - max(0, f.returned_qty - (f.shipped_qty - f.before - f.q)))"
-        prev = "(f.before - max(0, f.returned_qty - (f.shipped_qty - f.before)))"
-        kq = "(f.qty - f.returned_qty)"
-        value = (f"(CASE WHEN {kq} = 0 THEN 0 ELSE {rdiv(f'f.rev * {cum}', kq)} - {rdiv(f'f.rev * {prev}', kq)}"
-                 f" END)")
+        if salesfacts.ready(conn):
+            source, sparams = "sales_shipped", []
+        else:
+            source = "(" + shipped_rows_sql([b.replace("f.", "s.") for b in bounds]) + ")"
+            sparams = list(bparams)
         aliased = "".join(f"{k} AS k{i}, " for i, k in enumerate(keys))
         outer_keys = ", ".join(f"k{i}" for i in range(len(keys)))
-        # Per shipment line: the values (inner), then the grouping over small
-        # records (the middle query is not flattened: LIMIT -1).
+        # Per shipment line (the summary, or computed), then the grouping over
+        # small records (the middle query is not flattened: LIMIT -1).
         sql = (
             f"SELECT {outer_keys + ', ' if keys else ''}count(DISTINCT oid), sum(u), sum(v), NULL, sum(c) FROM ("
-            f"SELECT {aliased}f.order_id AS oid, {cum} - {prev} AS u, {value} AS v,"
-            f" ({cum} - {prev}) * f.unit_cost AS c"
-            f" FROM (SELECT s.shipped_at, sl.qty AS q, l.order_id, l.product_id, l.qty, l.returned_qty,"
-            f" l.shipped_qty, l.unit_cost, o.customer_id, o.channel, o.salesperson, o.currency,"
-            f" {before} AS before, {line_revenue_sql()} AS rev"
-            f" FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id"
-            f" JOIN order_lines l ON l.id = sl.line_id JOIN orders o ON o.id = l.order_id"
-            f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in inner_where)
-            # not flattened (LIMIT -1): each shipment line's values once, not once per use
-            + " LIMIT -1) f"
+            f"SELECT {aliased}f.order_id AS oid, f.units AS u, f.revenue AS v, f.cost AS c FROM {source} f"
             + (" JOIN customers c ON c.id = f.customer_id" if need_c else "")
             + (" JOIN products p ON p.id = f.product_id" if need_p else "")
-            + (" WHERE " + " AND ".join(where) if where else "")
+            + (" WHERE " + " AND ".join(bounds + where) if bounds + where else "")
             + " LIMIT -1)"
             + (f" GROUP BY {outer_keys}" if keys else "")
         )
-        return conn.execute(sql, inner_params + params).fetchall()
+        return conn.execute(sql, sparams + bparams + params).fetchall()
     # collected
-    day = local_day_sql("p2.paid_at")
+    day = local_day_sql("o.paid_at")
     pw = []
     pparams: list[Any] = []
     if rng.start:
-        pw.append("p2.paid_at >= ?")
+        pw.append("o.paid_at >= ?")
         pparams.append(utc_bound(rng.start, days=-1))
         pw.append(f"{day} >= ?")
         pparams.append(rng.start.isoformat())
     if rng.end:
-        pw.append("p2.paid_at < ?")
+        pw.append("o.paid_at < ?")
         pparams.append(utc_bound(rng.end, days=2))
         pw.append(f"{day} <= ?")
         pparams.append(rng.end.isoformat())
     sql = (
-        f"SELECT {select_keys}count(DISTINCT o.id), NULL, sum(p2.amount_cents), NULL, NULL"
-        f" FROM payments p2 JOIN orders o ON o.id = p2.order_id"
+        f"SELECT {select_keys}count(DISTINCT o.id), NULL, sum(o.amount_cents), NULL, NULL"
+        f" FROM {collected_source(conn)} o"
         + (" JOIN customers c ON c.id = o.customer_id" if need_c else "")
-        + f" WHERE +o.status IN ({BOOKED_SQL})"
-        + "".join(" AND " + w for w in pw + where)
+        + (" WHERE " + " AND ".join(pw + where) if pw + where else "")
         + (f" GROUP BY {group}" if keys else "")
     )
     return conn.execute(sql, pparams + params).fetchall()
 
 
+def collected_source(conn: sqlite3.Connection, *, hint: bool = False) -> str:
+    """The payments of booked orders as a FROM item with the columns id (the
+    order), paid_at, amount_cents, currency, customer_id, channel and
+    salesperson: the summary table when current, else payments joined to
+    their orders (``hint``: walk payments(paid_at))."""
+    from salescrm import salesfacts
+
+    if salesfacts.ready(conn):
+        return ("(SELECT order_id AS id, paid_at, amount AS amount_cents, currency, customer_id, channel,"
+                " salesperson FROM sales_collected)")
+    return (f"(SELECT o.id, p2.paid_at, p2.amount_cents, o.currency, o.customer_id, o.channel, o.salesperson"
+            f" FROM payments p2{index_hint(conn, 'payments_paid_at') if hint else ''}"
+            f" JOIN orders o ON o.id = p2.order_id WHERE +o.status IN ({BOOKED_SQL}))")
+
+
 def _collected_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -> dict[tuple, Measures]:
-    """Payments per period, one range query per period on payments(paid_at):
-    the period's local days become UTC instants, so no row needs a date
+    """Payments per period, one range query per period on paid_at: the
+    period's local days become UTC instants, so no row needs a date
     conversion and nothing is sorted."""
     rng = spec.range
     span = data_span(conn, "collected")
@@ -777,9 +819,9 @@ def _collected_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None)
         return {}
     where, params = filter_sql(spec.filters)
     join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
-    sql = (f"SELECT count(DISTINCT o.id), coalesce(sum(p2.amount_cents), 0)"
-           f" FROM payments p2{index_hint(conn, 'payments_paid_at')} JOIN orders o ON o.id = p2.order_id{join}"
-           f" WHERE p2.paid_at >= ? AND p2.paid_at < ? AND +o.status IN ({BOOKED_SQL})"
+    sql = (f"SELECT count(DISTINCT o.id), coalesce(sum(o.amount_cents), 0)"
+           f" FROM {collected_source(conn, hint=True)} o{join}"
+           f" WHERE o.paid_at >= ? AND o.paid_at < ?"
            + "".join(" AND " + w for w in where))
     out: dict[tuple, Measures] = {}
     starts = buckets(first, last, unit) if unit else [first]
