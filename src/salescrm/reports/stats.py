@@ -10,15 +10,17 @@ linearly between the two nearest ranks (Excel's PERCENTILE.INC, numpy's
 default); money percentiles and means are rounded half-up to the cent; the
 standard deviation is the sample one (n - 1).
 
-Everything is computed in SQL: the values once into a temporary table,
-one aggregate for count, sum, min, max and the sum of squares, and one
-window query that numbers the values in order and returns only the rows at
-the percentile ranks.
+The values are computed in SQL (an order's value from the per-order
+summary when it is current, see ``salescrm.salesfacts``) and grouped there
+by distinct value (far fewer than the values: prices repeat), each with its
+count and the first and last order and line holding it.  From those rows,
+in value order: count, sum and sum of squares as exact integers, the values
+at the percentile ranks, and the extremes (ties: the lowest order and line
+for the minimum, the highest for the maximum).
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,6 +44,29 @@ FIELDS = ("order_value", "line_value", "quantity", "margin")
 GROUPS = (*PERIODS, "customer", "channel", "region", "salesperson", "category", "product")
 PERCENTILES = (("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
 _LINE_FIELDS = ("line_value", "quantity")
+
+
+def _order_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
+    """The per-order values from the per-order summary (``sales_orders``)."""
+    where, params = filter_sql(spec.filters, o="s")
+    rng = spec.range
+    where.append("s.day >= ?")
+    params.append(rng.start.isoformat() if rng.start else "")
+    if rng.end:
+        where.append("s.day <= ?")
+        params.append(rng.end.isoformat())
+    if by is None:
+        group = "NULL"
+    elif by in PERIODS:
+        group = bucket_sql("s.day", by)
+    else:
+        group = {"customer": "s.customer_id", "channel": "s.channel", "region": "c.region",
+                 "salesperson": "s.salesperson"}[by]
+    join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
+    value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
+    return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no,"
+            f" s.customer_id AS cid FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE "
+            + " AND ".join(where), params)
 
 
 def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
@@ -84,8 +109,13 @@ def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _filter_params(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
+def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     # Build the fact query; category filters on order fields become an EXISTS.
+    from salescrm import salesfacts
+
+    if field not in _LINE_FIELDS and by not in ("category", "product") and not spec.filters.category \
+            and salesfacts.ready(conn):
+        return _order_facts(spec, field, by)
     if spec.filters.category and field not in _LINE_FIELDS:
         cats = spec.filters.category
         spec.filters.category = []
@@ -113,37 +143,48 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
         raise UsageError(f"unknown --field {field!r}", "choose from " + ", ".join(FIELDS))
     if by is not None and by not in GROUPS:
         raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
-    facts, params = _filter_params(spec, field, by)
+    facts, params = _filter_params(conn, spec, field, by)
     money = field != "quantity"
-    # The values are computed once into a temporary table (the temp database,
-    # never the data file) and indexed in value order per group; the
-    # aggregates stream over that index, and each wanted rank (first, last,
-    # both sides of each percentile) is one step into it (OFFSET): no row
-    # numbering of every value.
-    conn.execute("DROP TABLE IF EXISTS temp.report_stats_facts")
-    conn.execute(f"CREATE TEMP TABLE report_stats_facts AS {facts}", params)
-    try:
-        conn.execute("CREATE INDEX temp.report_stats_order ON report_stats_facts (g, v, oid, line_no, cid)")
-        agg = {r[0]: r[1:] for r in conn.execute(  # (a group of NULL is stored as x'00')
-            "SELECT g, count(*), sum(v), min(v), max(v), total(CAST(v AS REAL) * v)"
-            " FROM temp.report_stats_facts INDEXED BY report_stats_order GROUP BY g")}
-        picked: dict[Any, dict[int, tuple]] = {}
-        at = ("SELECT v, oid, line_no, cid FROM temp.report_stats_facts INDEXED BY report_stats_order"
-              " WHERE g = ? ORDER BY v, oid, line_no LIMIT 1 OFFSET ?")
-        for g, (n, *_rest) in agg.items():
-            wanted = {0, n - 1}
-            for _, pc in PERCENTILES:
-                lo = (n - 1) * pc // 100
-                wanted |= {lo, min(lo + 1, n - 1)}
-            for rn in sorted(wanted):
-                row = conn.execute(at, (g, rn)).fetchone()
-                if row is not None:
-                    picked.setdefault(g, {})[rn] = tuple(row)
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.report_stats_facts")
-    ids = {x[1] for d in picked.values() for x in d.values()}
+    # One grouped pass in SQL: a row per group and distinct value (prices
+    # repeat: 1M orders have ~90k distinct values) with its count and the
+    # first and last (order, line) holding it; in value order.  Sums, sums of
+    # squares (exact integers), percentile ranks and extremes follow here.
+    key = "oid * 1048576 + coalesce(line_no, 0)"  # (order, line) in one sortable integer
+    agg: dict[Any, tuple] = {}
+    picked: dict[Any, dict[int, tuple]] = {}
+    per_group: dict[Any, list] = {}
+    for g, v, n_v, k_lo, k_hi in conn.execute(
+            f"SELECT g, v, count(*), min({key}), max({key}) FROM ({facts}) GROUP BY g, v ORDER BY g, v", params):
+        per_group.setdefault(g, []).append((v, n_v, k_lo, k_hi))
+    for g, values in per_group.items():
+        n = sum(x[1] for x in values)
+        total = sum(v * c for v, c, _, _ in values)
+        sumsq = sum(v * v * c for v, c, _, _ in values)
+        wanted = sorted({r for _, pc in PERCENTILES for r in ((n - 1) * pc // 100, min((n - 1) * pc // 100 + 1, n - 1))})
+        got: dict[int, tuple] = {}
+        seen = i = 0
+        for v, c, _, _ in values:
+            seen += c
+            while i < len(wanted) and wanted[i] < seen:
+                got[wanted[i]] = (v, None, None, None)
+                i += 1
+            if i == len(wanted):
+                break
+        (v_lo, _, k_lo, _), (v_hi, _, _, k_hi) = values[0], values[-1]
+        got[0] = (v_lo, k_lo >> 20, (k_lo & 1048575) or None, None)
+        got[n - 1] = (v_hi, k_hi >> 20, (k_hi & 1048575) or None, None)
+        picked[g] = got
+        agg[g] = (n, total, v_lo, v_hi, sumsq)
+    per_group.clear()
+    extreme_orders = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
+    owner = _order_customers(conn, extreme_orders)
+    for d in picked.values():
+        for rn, x in d.items():
+            if x[1] is not None:
+                d[rn] = (x[0], x[1], x[2], owner.get(x[1]))
+    ids = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
     numbers = _order_numbers(conn, ids)
-    cids = {x[3] for d in picked.values() for x in d.values()}
+    cids = {x[3] for d in picked.values() for x in d.values() if x[3] is not None}
     names = _names(conn, cids)
     nulls = [g for g in agg if isinstance(g, bytes)]
     for g in nulls:  # the x'00' sentinel back to None
@@ -166,9 +207,9 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
             row[f"{which}_order"] = (numbers.get(oid, f"#{oid}") + (f" line {line_no}" if line_no else "")
                                      if oid is not None else None)
             row[f"{which}_customer"] = names.get(cid) if cid is not None else None
-        if n > 1:
-            var = (sumsq - float(total) * float(total) / n) / (n - 1)
-            row["stdev"] = Decimal(repr(math.sqrt(max(var, 0.0))))
+        if n > 1:  # exact: (n * sum of squares - sum^2) / (n (n - 1)), then the square root
+            var = Decimal(n * sumsq - total * total) / Decimal(n * (n - 1))
+            row["stdev"] = var.sqrt() if var > 0 else Decimal(0)
         else:
             row["stdev"] = None
         for k in ("mean", "p25", "median", "p75", "p90", "stdev"):
@@ -191,6 +232,16 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
                   measure="median" if by else None, label="group" if by else None,
                   hide=("sum", "min_customer", "max_customer"))
+
+
+def _order_customers(conn: sqlite3.Connection, ids: set) -> dict[int, int]:
+    ids_l = sorted(ids)
+    out: dict[int, int] = {}
+    for i in range(0, len(ids_l), 500):
+        chunk = ids_l[i:i + 500]
+        out.update(conn.execute(f"SELECT id, customer_id FROM orders WHERE id IN ({', '.join('?' * len(chunk))})",
+                                chunk).fetchall())
+    return out
 
 
 def _order_numbers(conn: sqlite3.Connection, ids: set) -> dict[int, str]:
