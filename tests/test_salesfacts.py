@@ -67,12 +67,18 @@ def _random_history(conn, rng: random.Random, n: int = 60, *, check_every: bool 
             _tx(conn, orders.edit, ref, order_date=(day + timedelta(days=3)).isoformat())
         if rng.random() < 0.1:
             continue  # stays a draft
-        _tx(conn, orders.confirm, ref)
+        _tx(conn, orders.confirm, ref, at=f"{day.isoformat()}T09:00:00Z")
         roll = rng.random()
         if roll < 0.1:
             _tx(conn, orders.cancel, ref)
-        elif roll < 0.9:
-            _tx(conn, orders.ship, ref)
+        elif roll < 0.9:  # late in the evening UTC: the next local day east of Greenwich
+            first = orders.lines(conn, ref)[0]
+            if first["qty"] > 1 and rng.random() < 0.4:  # a partial shipment first
+                try:
+                    _tx(conn, orders.ship, ref, lines=[(first["sku"], 1)], at=f"{day.isoformat()}T22:30:00Z")
+                except SalesError:
+                    pass  # a service line is not shipped
+            _tx(conn, orders.ship, ref, at=f"{(day + timedelta(days=rng.randint(3, 40))).isoformat()}T22:30:00Z")
             due = orders.get(conn, ref)["total_cents"]
             roll = rng.random()
             if roll < 0.7:  # in full or half; late in the evening UTC (the next local day east of it)
@@ -115,6 +121,8 @@ def test_summaries_equal_a_fresh_computation_after_every_write(history):
     assert history.execute("SELECT count(*) FROM orders WHERE status = 'cancelled'").fetchone()[0]
     assert history.execute("SELECT count(*) FROM sales_collected WHERE amount < 0").fetchone()[0], "refunds"
     assert history.execute("SELECT count(*) FROM sales_shipped").fetchone()[0]
+    assert history.execute("SELECT count(*) FROM (SELECT order_id FROM shipments GROUP BY order_id"
+                           " HAVING count(*) > 1)").fetchone()[0], "partial shipments"
 
 
 def _agg(conn, spec, dims, *, summaries: bool, monkeypatch) -> dict:
@@ -278,3 +286,17 @@ def test_shipped_and_collected_days_follow_the_local_zone(history, monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_plan_attainment_agrees_with_and_without_summaries(history, monkeypatch):
+    from salescrm import plans
+
+    def measure(**scope):
+        return [plans.measure(history, {"metric": metric, "basis": "shipped", **scope}, date(2025, 11, 1),
+                              date(2026, 2, 28)) for metric in ("revenue", "units")]
+
+    scopes = [{}, {"scope_channel": "online"}, {"scope_category": "tea"}, {"scope_region": "West"}]
+    fast = [measure(**s) for s in scopes]
+    assert fast[0][0] > 0
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    assert fast == [measure(**s) for s in scopes]

@@ -370,31 +370,22 @@ def measure(conn: sqlite3.Connection, plan: dict[str, Any], start: date, end: da
     else:  # shipped
         day = local_day_sql("o.shipped_at")
         if metric in ("revenue", "units"):
-            # kept units shipped up to and including this shipment, and before it
-            # (returned units come off the latest shipments first)
-            cum = "(f.before + f.q - max(0, f.returned_qty - (f.shipped_qty - f.before - f.q)))"
-            prev = "(f.before - max(0, f.returned_qty - (f.shipped_qty - f.before)))"
-            kq = "(f.qty - f.returned_qty)"
-            if metric == "revenue":
-                what = (f"CASE WHEN {kq} = 0 THEN 0 ELSE {rdiv(f'f.rev * {cum}', kq)} - {rdiv(f'f.rev * {prev}', kq)}"
-                        f" END")
+            # the reports' per-shipment-line values (summary when current), within the local days
+            from salescrm import salesfacts
+            from salescrm.reports.common import shipped_rows_sql, utc_bound
+
+            bounds = [utc_bound(start, days=-1), utc_bound(end, days=2)]
+            if salesfacts.ready(conn):
+                source, sparams = "sales_shipped", []
             else:
-                what = f"{cum} - {prev}"
-            ship_day = local_day_sql("s.shipped_at")
-            sql = f"""
-                SELECT coalesce(sum({what}), 0) FROM (
-                    SELECT sl.qty AS q, l.qty, l.returned_qty, l.shipped_qty, {line_revenue_sql('o', 'l')} AS rev,
-                           (SELECT coalesce(sum(sl2.qty), 0) FROM shipment_lines sl2
-                            JOIN shipments s2 ON s2.id = sl2.shipment_id
-                            WHERE sl2.line_id = sl.line_id AND (s2.shipped_at < s.shipped_at
-                                  OR (s2.shipped_at = s.shipped_at AND s2.id < s.id))) AS before
-                    FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id
-                    JOIN order_lines l ON l.id = sl.line_id JOIN orders o ON o.id = l.order_id
-                    JOIN customers c ON c.id = o.customer_id
-                    WHERE o.status IN ({_BOOKED}) AND {ship_day} BETWEEN ? AND ? AND {osql} AND {lsql}
-                ) f
-            """
-            return int(conn.execute(sql, [*span, *oparams, *lparams]).fetchone()[0])
+                source = "(" + shipped_rows_sql(["s.shipped_at >= ?", "s.shipped_at < ?"]) + ")"
+                sparams = list(bounds)
+            sql = (f"SELECT coalesce(sum(f.{'revenue' if metric == 'revenue' else 'units'}), 0) FROM {source} f"
+                   f" JOIN orders o ON o.id = f.order_id JOIN customers c ON c.id = f.customer_id"
+                   f" JOIN order_lines l ON l.id = f.line_id"
+                   f" WHERE f.shipped_at >= ? AND f.shipped_at < ?"
+                   f" AND {local_day_sql('f.shipped_at')} BETWEEN ? AND ? AND {osql} AND {lsql}")
+            return int(conn.execute(sql, [*sparams, *bounds, *span, *oparams, *lparams]).fetchone()[0])
     # orders and new customers: orders dated (booked) or first shipped in the period
     in_scope = (f"EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.qty > l.returned_qty"
                 f"{' AND l.shipped_qty > 0' if basis == 'shipped' else ''} AND {lsql})")
