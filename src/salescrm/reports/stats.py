@@ -22,6 +22,7 @@ for the minimum, the highest for the maximum).
 from __future__ import annotations
 
 import sqlite3
+from array import array
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -152,30 +153,38 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     key = "oid * 1048576 + coalesce(line_no, 0)"  # (order, line) in one sortable integer
     agg: dict[Any, tuple] = {}
     picked: dict[Any, dict[int, tuple]] = {}
-    per_group: dict[Any, list] = {}
+    # per group: its distinct values and their counts (two flat integer
+    # arrays: 16 bytes a distinct value), moments, and the (order, line) at
+    # each end
+    groups: dict[Any, list] = {}
     for g, v, n_v, k_lo, k_hi in conn.execute(
             f"SELECT g, v, count(*), min({key}), max({key}) FROM ({facts}) GROUP BY g, v ORDER BY g, v", params):
-        per_group.setdefault(g, []).append((v, n_v, k_lo, k_hi))
-    for g, values in per_group.items():
-        n = sum(x[1] for x in values)
-        total = sum(v * c for v, c, _, _ in values)
-        sumsq = sum(v * v * c for v, c, _, _ in values)
+        st = groups.get(g)
+        if st is None:
+            st = groups[g] = [array("q"), array("q"), 0, 0, 0, k_lo, k_hi]
+        st[0].append(v)
+        st[1].append(n_v)
+        st[2] += n_v
+        st[3] += v * n_v
+        st[4] += v * v * n_v
+        st[6] = k_hi
+    for g, (values, counts, n, total, sumsq, k_lo, k_hi) in groups.items():
         wanted = sorted({r for _, pc in PERCENTILES for r in ((n - 1) * pc // 100, min((n - 1) * pc // 100 + 1, n - 1))})
         got: dict[int, tuple] = {}
         seen = i = 0
-        for v, c, _, _ in values:
+        for v, c in zip(values, counts):
             seen += c
             while i < len(wanted) and wanted[i] < seen:
                 got[wanted[i]] = (v, None, None, None)
                 i += 1
             if i == len(wanted):
                 break
-        (v_lo, _, k_lo, _), (v_hi, _, _, k_hi) = values[0], values[-1]
+        v_lo, v_hi = values[0], values[-1]
         got[0] = (v_lo, k_lo >> 20, (k_lo & 1048575) or None, None)
         got[n - 1] = (v_hi, k_hi >> 20, (k_hi & 1048575) or None, None)
         picked[g] = got
         agg[g] = (n, total, v_lo, v_hi, sumsq)
-    per_group.clear()
+    groups.clear()
     extreme_orders = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
     owner = _order_customers(conn, extreme_orders)
     for d in picked.values():
