@@ -1,14 +1,18 @@
-"""The reports' summary tables (booked basis), kept current in the write
-transaction that changes the orders.
+"""The reports' summary tables, kept current in the write transaction that
+changes the orders.
 
-Triggers (migration m0005) mark every booked-sales change: the order in
-``sales_dirty_orders``, the (day, product) pairs it touches in
-``sales_dirty_products``.  ``refresh`` runs in ``db.write_tx`` just before
-COMMIT: it recomputes exactly the marked rows with the reports' own revenue
-SQL (``reports.common``), so a summary row is always the sum of the
-line-by-line figures, to the cent, and clears the marks.  Rows that come out
-the same are not rewritten, so a transaction that only touched one order
-writes a handful of pages.
+Triggers (migration m0005) mark every order a write touches in
+``sales_dirty_orders``.  ``refresh`` runs in ``db.write_tx`` just before
+COMMIT: it recomputes the marked orders' rows with the reports' own SQL
+(``reports.common``): one row per booked order (``sales_orders``), per
+order and product (``sales_order_products``), per shipment line
+(``sales_shipped``) and per payment (``sales_collected``); and it moves the
+per-product, per-category and per-day totals (``sales_products``,
+``sales_categories``, ``sales_days``) by the difference between each
+order's old and new rows.  So a summary row is always the sum of the
+line-by-line figures, to the cent, whatever else happened on that day, and
+a transaction that changed one order writes a handful of pages.  Rows that
+come out the same are not rewritten.
 
 ``ready`` tells a report whether it may read the summaries: only when the
 tables exist and nothing is marked (a change made outside salescrm, in a
@@ -21,22 +25,26 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 _CHUNK = 500
 #: Marked orders from which ``refresh`` recomputes everything instead (when
 #: they are also a quarter or more of all orders).
 _REBUILD_AT = 20_000
-_MEASURES = ("units", "revenue", "discounts", "cost")
-
-
-_MARKED_SQL = ("SELECT EXISTS (SELECT 1 FROM sales_dirty_orders) OR EXISTS (SELECT 1 FROM sales_dirty_products)"
-               " OR EXISTS (SELECT 1 FROM sales_dirty_categories)")
+#: The totals tables: name -> key columns (each followed by orders, units,
+#: revenue, discounts, cost).
+_TOTALS = {
+    "sales_days": ("day", "currency", "channel", "salesperson"),
+    "sales_products": ("product_id", "day", "currency"),
+    "sales_categories": ("category", "day", "currency"),
+}
+_VALUES = ("orders", "units", "revenue", "discounts", "cost")
 
 
 def _marked(conn: sqlite3.Connection) -> bool | None:
     """Whether marks wait to be refreshed; None on a schema without summaries."""
     try:
-        return bool(conn.execute(_MARKED_SQL).fetchone()[0])
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM sales_dirty_orders)").fetchone()[0])
     except sqlite3.OperationalError:  # a schema before m0005 (or mid-migration)
         return None
 
@@ -61,149 +69,143 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def _sql() -> dict[str, Any]:
+    """The reports' SQL pieces (imported late: writes that change no order
+    never load the reports package)."""
+    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
+                                         shipped_rows_sql)
+
+    kept = "(l.qty - l.returned_qty)"
+    return {
+        "booked": f"o.status IN ({BOOKED_SQL})",
+        "values": (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
+                   f" sum({kept} * l.unit_cost)"),
+        "shipped": shipped_rows_sql,
+        "collected": collected_rows_sql,
+    }
+
+
+def _order_rows_sql(q: dict[str, Any], where: str) -> str:
+    return (f"SELECT o.id, o.order_date, o.currency, o.customer_id, o.channel, o.salesperson, {q['values']}"
+            f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {where} AND {q['booked']} GROUP BY o.id")
+
+
+def _order_product_rows_sql(q: dict[str, Any], where: str) -> str:
+    return (f"SELECT o.id, l.product_id, o.order_date, o.currency, coalesce(p.category, ''), {q['values']}"
+            f" FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
+            f" WHERE {where} AND {q['booked']} GROUP BY o.id, l.product_id")
+
+
 def _replace_rows(conn: sqlite3.Connection, order_ids: Sequence[int], table: str, key: tuple[str, ...],
-                  cols: tuple[str, ...], rows_sql: str) -> None:
+                  cols: tuple[str, ...], rows_sql: str) -> tuple[dict, dict]:
     """Make ``table``'s rows of these orders what ``rows_sql`` (with the
-    order ids as its parameters) computes now, writing only the differences."""
+    order ids as its parameters, yielding ``key + cols`` in that order)
+    computes now, writing only the differences.  Returns (old, new) rows by
+    key."""
     names = (*key, *cols)
     ph = _marks(len(order_ids))
     old = {tuple(r[:len(key)]): tuple(r) for r in conn.execute(
         f"SELECT {', '.join(names)} FROM {table} WHERE order_id IN ({ph})", order_ids)}
-    new = {tuple(r[:len(key)]): tuple(r) for r in conn.execute(
-        f"SELECT {', '.join(names)} FROM ({rows_sql})", order_ids)}
+    new = {tuple(r[:len(key)]): tuple(r) for r in conn.execute(rows_sql, order_ids)}
     gone = [k for k, row in old.items() if new.get(k) != row]
     if gone:
         conn.executemany(f"DELETE FROM {table} WHERE " + " AND ".join(f"{k} = ?" for k in key), gone)
     added = [row for k, row in new.items() if old.get(k) != row]
     if added:
         conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({_marks(len(names))})", added)
+    return old, new
+
+
+def _add(deltas: dict[tuple, list[int]], key: tuple, sign: int, values: Sequence[int]) -> None:
+    d = deltas.get(key)
+    if d is None:
+        d = deltas[key] = [0, 0, 0, 0, 0]
+    d[0] += sign
+    for i, v in enumerate(values, 1):
+        d[i] += sign * v
+
+
+def _apply(conn: sqlite3.Connection, table: str, deltas: dict[tuple, list[int]]) -> None:
+    """Move ``table``'s rows by the deltas (orders, units, revenue,
+    discounts, cost); a row whose order count reaches zero goes."""
+    keys = _TOTALS[table]
+    where = " AND ".join(f"{k} = ?" for k in keys)
+    for key, d in deltas.items():
+        if not any(d):
+            continue
+        row = conn.execute(f"SELECT {', '.join(_VALUES)} FROM {table} WHERE {where}", key).fetchone()
+        now = [a + b for a, b in zip(row, d)] if row else d
+        if now[0] <= 0:
+            if now[0] < 0 or any(now):  # more taken away than was there: a bug, never silently
+                raise AssertionError(f"{table} {key}: the totals would become {now}")
+            conn.execute(f"DELETE FROM {table} WHERE {where}", key)
+        else:
+            conn.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(keys + _VALUES)})"
+                         f" VALUES ({_marks(len(keys) + len(_VALUES))})", (*key, *now))
 
 
 def refresh(conn: sqlite3.Connection) -> dict[str, int]:
-    """Recompute the marked summary rows; call inside a write transaction.
-    Returns counts of what was looked at (orders, days, product-days)."""
-    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
-                                         shipped_rows_sql)
-
+    """Recompute the marked orders' summary rows and move the totals by the
+    difference; call inside a write transaction."""
     assert conn.in_transaction, "salesfacts.refresh runs inside a write transaction"
     marked = conn.execute("SELECT count(*) FROM sales_dirty_orders").fetchone()[0]
     if marked >= _REBUILD_AT and marked * 4 >= conn.execute("SELECT count(*) FROM orders").fetchone()[0]:
         rebuild(conn)  # most of the data changed (an upgrade, a big import): recompute it all, set-based
         return {"orders": marked, "rebuilt": 1}
-    order_ids = [r[0] for r in conn.execute("SELECT order_id FROM sales_dirty_orders")]
-    pairs = conn.execute("SELECT day, product_id FROM sales_dirty_products").fetchall()
-    kept = "(l.qty - l.returned_qty)"
-    values = (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
-              f" sum({kept} * l.unit_cost)")
-
-    # --- one row per booked order
-    days: set[str] = set()
+    q = _sql()
+    order_ids = [r[0] for r in conn.execute("SELECT order_id FROM sales_dirty_orders ORDER BY order_id")]
+    days: dict[tuple, list[int]] = {}
+    products: dict[tuple, list[int]] = {}
+    categories: dict[tuple, list[int]] = {}
     for chunk in _chunks(order_ids):
         ph = _marks(len(chunk))
-        old = {r[0]: tuple(r[1:]) for r in conn.execute(
-            f"SELECT order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost"
-            f" FROM sales_orders WHERE order_id IN ({ph})", chunk)}
-        new = {r[0]: tuple(r[1:]) for r in conn.execute(
-            f"SELECT o.id, o.order_date, o.currency, o.customer_id, o.channel, o.salesperson, {values}"
-            f" FROM orders o JOIN order_lines l ON l.order_id = o.id"
-            f" WHERE o.id IN ({ph}) AND o.status IN ({BOOKED_SQL}) GROUP BY o.id", chunk)}
-        gone = [oid for oid in old if oid not in new]
-        if gone:
-            conn.execute(f"DELETE FROM sales_orders WHERE order_id IN ({_marks(len(gone))})", gone)
-        changed = [(oid, *row) for oid, row in new.items() if old.get(oid) != row]
-        if changed:
-            conn.executemany("INSERT OR REPLACE INTO sales_orders (order_id, day, currency, customer_id, channel,"
-                             " salesperson, units, revenue, discounts, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             changed)
-        for oid in gone:
-            days.add(old[oid][0])
-        for row in changed:
-            days.add(row[1])
-            if row[0] in old:
-                days.add(old[row[0]][0])
-
+        # one row per booked order -> the daily totals
+        old, new = _replace_rows(
+            conn, chunk, "sales_orders", ("order_id",),
+            ("day", "currency", "customer_id", "channel", "salesperson", "units", "revenue", "discounts", "cost"),
+            _order_rows_sql(q, f"o.id IN ({ph})"))
+        for rows, sign in ((old, -1), (new, +1)):
+            for k, r in rows.items():
+                if old.get(k) != new.get(k):
+                    _add(days, (r[1], r[2], r[4], r[5] or ""), sign, r[6:])
+        # one row per order and product -> the product and category totals
+        old, new = _replace_rows(
+            conn, chunk, "sales_order_products", ("order_id", "product_id"),
+            ("day", "currency", "category", "units", "revenue", "discounts", "cost"),
+            _order_product_rows_sql(q, f"o.id IN ({ph})"))
+        changed = {k[0] for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+        for rows, sign in ((old, -1), (new, +1)):
+            per_category: dict[tuple, list[int]] = {}
+            for k, r in rows.items():
+                if k[0] not in changed:
+                    continue
+                _add(products, (r[1], r[2], r[3]), sign, r[5:])
+                # an order counts once per category, whatever number of its products
+                c = per_category.setdefault((k[0], r[4], r[2], r[3]), [0, 0, 0, 0])
+                for i, v in enumerate(r[5:]):
+                    c[i] += v
+            for (_oid, cat, day, cur), v in per_category.items():
+                _add(categories, (cat, day, cur), sign, v)
+        # the shipped and collected bases: their own rows, read without totals
         _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
                        "revenue", "cost"),
-                      shipped_rows_sql([f"o.id IN ({ph})"]))
+                      "SELECT shipped_at, shipment_id, line_id, order_id, currency, customer_id, channel,"
+                      f" salesperson, product_id, units, revenue, cost FROM ({q['shipped']([f'o.id IN ({ph})'])})")
         _replace_rows(conn, chunk, "sales_collected", ("paid_at", "payment_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
-                      collected_rows_sql([f"o.id IN ({ph})"]))
-
-    # --- per day, currency, channel and salesperson: from sales_orders
-    for day in sorted(days):
-        old_d = {tuple(r[:3]): tuple(r[3:]) for r in conn.execute(
-            "SELECT currency, channel, salesperson, orders, units, revenue, discounts, cost"
-            " FROM sales_days WHERE day = ?", (day,))}
-        new_d = {tuple(r[:3]): tuple(r[3:]) for r in conn.execute(
-            "SELECT currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
-            " sum(discounts), sum(cost) FROM sales_orders INDEXED BY sales_orders_day WHERE day = ?"
-            " GROUP BY currency, channel, coalesce(salesperson, '')", (day,))}
-        for key in old_d.keys() - new_d.keys():
-            conn.execute("DELETE FROM sales_days WHERE day = ? AND currency = ? AND channel = ? AND salesperson = ?",
-                         (day, *key))
-        changed_d = [(day, *k, *v) for k, v in new_d.items() if old_d.get(k) != v]
-        if changed_d:
-            conn.executemany("INSERT OR REPLACE INTO sales_days (day, currency, channel, salesperson, orders, units,"
-                             " revenue, discounts, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", changed_d)
-
-    # --- per product, day and currency
-    by_day: dict[str, list[int]] = defaultdict(list)
-    for day, pid in pairs:
-        by_day[day].append(pid)
-    for day, pids in sorted(by_day.items()):
-        for chunk in _chunks(sorted(pids)):
-            ph = _marks(len(chunk))
-            old_p = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
-                f"SELECT product_id, currency, orders, units, revenue, discounts, cost FROM sales_products"
-                f" WHERE product_id IN ({ph}) AND day = ?", (*chunk, day))}
-            new_p = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
-                f"SELECT l.product_id, o.currency, count(DISTINCT o.id), {values}"
-                f" FROM orders o JOIN order_lines l ON l.order_id = o.id"
-                # (+: walk the day's orders, not every line ever of these products)
-                f" WHERE o.order_date = ? AND o.status IN ({BOOKED_SQL}) AND +l.product_id IN ({ph})"
-                f" GROUP BY l.product_id, o.currency", (day, *chunk))}
-            for key in old_p.keys() - new_p.keys():
-                conn.execute("DELETE FROM sales_products WHERE product_id = ? AND day = ? AND currency = ?",
-                             (key[0], day, key[1]))
-            changed_p = [(k[0], day, k[1], *v) for k, v in new_p.items() if old_p.get(k) != v]
-            if changed_p:
-                conn.executemany("INSERT OR REPLACE INTO sales_products (product_id, day, currency, orders, units,"
-                                 " revenue, discounts, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", changed_p)
-
-    # --- per category, day and currency: the categories of the marked
-    # products (as they are now) and those a product left
-    cat_days: dict[str, set[str]] = defaultdict(set)
-    for day, cat in conn.execute("SELECT day, category FROM sales_dirty_categories"):
-        cat_days[day].add(cat)
-    for day, pids in by_day.items():
-        for chunk in _chunks(sorted(pids)):
-            cat_days[day].update(r[0] for r in conn.execute(
-                f"SELECT DISTINCT coalesce(category, '') FROM products WHERE id IN ({_marks(len(chunk))})", chunk))
-    for day, cats in sorted(cat_days.items()):
-        for chunk in _chunks(sorted(cats)):
-            ph = _marks(len(chunk))
-            old_c = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
-                f"SELECT category, currency, orders, units, revenue, discounts, cost FROM sales_categories"
-                f" WHERE category IN ({ph}) AND day = ?", (*chunk, day))}
-            new_c = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
-                f"SELECT coalesce(p.category, ''), o.currency, count(DISTINCT o.id), {values}"
-                f" FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
-                f" WHERE o.order_date = ? AND o.status IN ({BOOKED_SQL}) AND coalesce(p.category, '') IN ({ph})"
-                f" GROUP BY 1, 2", (day, *chunk))}
-            for key in old_c.keys() - new_c.keys():
-                conn.execute("DELETE FROM sales_categories WHERE category = ? AND day = ? AND currency = ?",
-                             (key[0], day, key[1]))
-            changed_c = [(k[0], day, k[1], *v) for k, v in new_c.items() if old_c.get(k) != v]
-            if changed_c:
-                conn.executemany("INSERT OR REPLACE INTO sales_categories (category, day, currency, orders, units,"
-                                 " revenue, discounts, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", changed_c)
-
+                      "SELECT paid_at, payment_id, order_id, currency, customer_id, channel, salesperson, amount"
+                      f" FROM ({q['collected']([f'o.id IN ({ph})'])})")
+    _apply(conn, "sales_days", days)
+    _apply(conn, "sales_products", products)
+    _apply(conn, "sales_categories", categories)
     conn.execute("DELETE FROM sales_dirty_orders")
-    conn.execute("DELETE FROM sales_dirty_products")
-    conn.execute("DELETE FROM sales_dirty_categories")
-    return {"orders": len(order_ids), "days": len(days), "product_days": len(pairs),
-            "category_days": sum(len(c) for c in cat_days.values())}
+    return {"orders": len(order_ids), "days": len(days), "products": len(products),
+            "categories": len(categories)}
+
+
+_TABLES = ("sales_orders", "sales_order_products", "sales_days", "sales_products", "sales_categories",
+           "sales_shipped", "sales_collected")
 
 
 def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
@@ -211,122 +213,72 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
     filled in its key order), and clear the marks.  Used when most orders
     are marked (the upgrade to m0005, a large import) and by
     ``db rebuild-summaries``.  Inside a write transaction."""
-    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
-                                         shipped_rows_sql)
-
     assert conn.in_transaction, "salesfacts.rebuild runs inside a write transaction"
-    kept = "(l.qty - l.returned_qty)"
-    values = (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
-              f" sum({kept} * l.unit_cost)")
-    booked = f"o.status IN ({BOOKED_SQL})"
+    q = _sql()
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while the tables are filled
     try:
-        for table in ("sales_orders", "sales_days", "sales_products", "sales_categories", "sales_shipped",
-                      "sales_collected", "sales_dirty_orders", "sales_dirty_products", "sales_dirty_categories"):
+        for table in (*_TABLES, "sales_dirty_orders"):
             conn.execute(f"DELETE FROM {table}")  # names from this fixed list
-        conn.execute(
-            "INSERT INTO sales_shipped (order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
-            f" salesperson, product_id, units, revenue, cost) SELECT * FROM ({shipped_rows_sql()})"
-            " ORDER BY shipped_at, shipment_id, line_id")
-        conn.execute(
-            "INSERT INTO sales_collected (payment_id, order_id, paid_at, currency, customer_id, channel, salesperson,"
-            f" amount) SELECT * FROM ({collected_rows_sql()}) ORDER BY paid_at, payment_id")
-        conn.execute(
-            f"INSERT INTO sales_orders (order_id, day, currency, customer_id, channel, salesperson, units, revenue,"
-            f" discounts, cost) SELECT o.id, o.order_date, o.currency, o.customer_id, o.channel, o.salesperson,"
-            f" {values} FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {booked} GROUP BY o.id")
+        conn.execute("INSERT INTO sales_orders (order_id, day, currency, customer_id, channel, salesperson, units,"
+                     " revenue, discounts, cost) " + _order_rows_sql(q, "1"))
+        conn.execute("INSERT INTO sales_order_products (order_id, product_id, day, currency, category, units, revenue,"
+                     " discounts, cost) " + _order_product_rows_sql(q, "1"))
         conn.execute(
             "INSERT INTO sales_days (day, currency, channel, salesperson, orders, units, revenue, discounts, cost)"
             " SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
             " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
         conn.execute(
-            f"INSERT INTO sales_products (product_id, day, currency, orders, units, revenue, discounts, cost)"
-            f" SELECT l.product_id, o.order_date, o.currency, count(DISTINCT o.id), {values}"
-            f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {booked}"
-            f" GROUP BY l.product_id, o.order_date, o.currency ORDER BY 1, 2, 3")
+            "INSERT INTO sales_products (product_id, day, currency, orders, units, revenue, discounts, cost)"
+            " SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts), sum(cost)"
+            " FROM sales_order_products GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
         conn.execute(
-            f"INSERT INTO sales_categories (category, day, currency, orders, units, revenue, discounts, cost)"
-            f" SELECT coalesce(p.category, ''), o.order_date, o.currency, count(DISTINCT o.id), {values}"
-            f" FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
-            f" WHERE {booked} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+            "INSERT INTO sales_categories (category, day, currency, orders, units, revenue, discounts, cost)"
+            " SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue), sum(discounts),"
+            " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        conn.execute(
+            "INSERT INTO sales_shipped (order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
+            f" salesperson, product_id, units, revenue, cost) SELECT * FROM ({q['shipped']()})"
+            " ORDER BY shipped_at, shipment_id, line_id")
+        conn.execute(
+            "INSERT INTO sales_collected (payment_id, order_id, paid_at, currency, customer_id, channel, salesperson,"
+            f" amount) SELECT * FROM ({q['collected']()}) ORDER BY paid_at, payment_id")
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("sales_orders", "sales_days", "sales_products", "sales_categories", "sales_shipped",
-                      "sales_collected")}
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _TABLES}
 
 
 def check(conn: sqlite3.Connection) -> list[str]:
-    """``db check``: the summaries equal a fresh computation (skipped while
-    marks are pending: then the reports do not read them)."""
+    """``db check``: the summaries equal a fresh computation from the orders
+    (skipped while marks are pending: then the reports do not read them)."""
     if not ready(conn):
         return []
-    from salescrm.reports.common import (BOOKED_SQL, collected_rows_sql, line_discount_sql, line_revenue_sql,
-                                         shipped_rows_sql)
-
-    kept = "(l.qty - l.returned_qty)"
-    values = (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
-              f" sum({kept} * l.unit_cost)")
+    q = _sql()
+    fix = " (run 'salescrm db rebuild-summaries')"
+    fresh = {
+        "sales_orders": ("order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
+                         _order_rows_sql(q, "1")),
+        "sales_order_products": ("order_id, product_id, day, currency, category, units, revenue, discounts, cost",
+                                 _order_product_rows_sql(q, "1")),
+        "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
+                          " product_id, units, revenue, cost", f"SELECT * FROM ({q['shipped']()})"),
+        "sales_collected": ("payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
+                            f"SELECT * FROM ({q['collected']()})"),
+        # the totals against the rows they add up (which are checked above)
+        "sales_days": ("day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
+                       "SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
+                       " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"),
+        "sales_products": ("product_id, day, currency, orders, units, revenue, discounts, cost",
+                           "SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts),"
+                           " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
+        "sales_categories": ("category, day, currency, orders, units, revenue, discounts, cost",
+                             "SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue),"
+                             " sum(discounts), sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
+    }
     problems: list[str] = []
-    bad = conn.execute(
-        f"SELECT count(*) FROM (SELECT o.id, o.order_date AS day, o.currency, o.customer_id, o.channel,"
-        f" o.salesperson, {values} FROM orders o JOIN order_lines l ON l.order_id = o.id"
-        f" WHERE o.status IN ({BOOKED_SQL}) GROUP BY o.id"
-        f" EXCEPT SELECT order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost"
-        f" FROM sales_orders)").fetchone()[0]
-    extra = conn.execute(
-        f"SELECT count(*) FROM sales_orders s WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = s.order_id"
-        f" AND o.status IN ({BOOKED_SQL}))").fetchone()[0]
-    if bad or extra:
-        problems.append(f"sales summary: {bad + extra} order row(s) differ from the orders"
-                        " (run 'salescrm db rebuild-summaries')")
-    bad_d = conn.execute(
-        "SELECT count(*) FROM (SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units),"
-        " sum(revenue), sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"
-        " EXCEPT SELECT day, currency, channel, salesperson, orders, units, revenue, discounts, cost"
-        " FROM sales_days)").fetchone()[0]
-    n_d = conn.execute("SELECT count(*) FROM sales_days").fetchone()[0]
-    n_d2 = conn.execute("SELECT count(*) FROM (SELECT 1 FROM sales_orders GROUP BY day, currency, channel,"
-                        " coalesce(salesperson, ''))").fetchone()[0]
-    if bad_d or n_d != n_d2:
-        problems.append("sales summary: daily rows differ from the order rows (run 'salescrm db rebuild-summaries')")
-    bad_p = conn.execute(
-        f"SELECT count(*) FROM (SELECT l.product_id, o.order_date, o.currency, count(DISTINCT o.id), {values}"
-        f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.status IN ({BOOKED_SQL})"
-        f" GROUP BY l.product_id, o.order_date, o.currency"
-        f" EXCEPT SELECT product_id, day, currency, orders, units, revenue, discounts, cost FROM sales_products)"
-    ).fetchone()[0]
-    n_p = conn.execute("SELECT count(*) FROM sales_products").fetchone()[0]
-    n_p2 = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM orders o JOIN order_lines l ON l.order_id = o.id"
-                        f" WHERE o.status IN ({BOOKED_SQL}) GROUP BY l.product_id, o.order_date, o.currency)"
-                        ).fetchone()[0]
-    if bad_p or n_p != n_p2:
-        problems.append("sales summary: product rows differ from the order lines"
-                        " (run 'salescrm db rebuild-summaries')")
-    bad_c = conn.execute(
-        f"SELECT count(*) FROM (SELECT coalesce(p.category, ''), o.order_date, o.currency, count(DISTINCT o.id),"
-        f" {values} FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
-        f" WHERE o.status IN ({BOOKED_SQL}) GROUP BY 1, 2, 3"
-        f" EXCEPT SELECT category, day, currency, orders, units, revenue, discounts, cost FROM sales_categories)"
-    ).fetchone()[0]
-    n_c = conn.execute("SELECT count(*) FROM sales_categories").fetchone()[0]
-    n_c2 = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM orders o JOIN order_lines l ON l.order_id = o.id"
-                        f" JOIN products p ON p.id = l.product_id WHERE o.status IN ({BOOKED_SQL})"
-                        f" GROUP BY coalesce(p.category, ''), o.order_date, o.currency)").fetchone()[0]
-    if bad_c or n_c != n_c2:
-        problems.append("sales summary: category rows differ from the order lines"
-                        " (run 'salescrm db rebuild-summaries')")
-    for table, names, rows_sql in (
-            ("sales_shipped", "order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
-             " salesperson, product_id, units, revenue, cost", shipped_rows_sql()),
-            ("sales_collected", "payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
-             collected_rows_sql())):
-        differ = conn.execute(f"SELECT count(*) FROM (SELECT * FROM ({rows_sql}) EXCEPT SELECT {names} FROM {table})"
-                              ).fetchone()[0]
-        extra = conn.execute(f"SELECT count(*) FROM (SELECT {names} FROM {table} EXCEPT SELECT * FROM ({rows_sql}))"
-                             ).fetchone()[0]
-        if differ or extra:
-            problems.append(f"sales summary: {differ + extra} {table} row(s) differ"
-                            " (run 'salescrm db rebuild-summaries')")
+    for table, (names, sql) in fresh.items():  # table names from this fixed list
+        n = conn.execute(f"SELECT (SELECT count(*) FROM ({sql} EXCEPT SELECT {names} FROM {table}))"
+                         f" + (SELECT count(*) FROM (SELECT {names} FROM {table} EXCEPT {sql}))").fetchone()[0]
+        if n:
+            problems.append(f"sales summary: {n} {table} row(s) differ from the orders{fix}")
     return problems

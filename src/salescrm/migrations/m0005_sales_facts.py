@@ -8,10 +8,11 @@ with any product of the category) and ``sales_days`` (day x currency x
 channel x salesperson).  Shipped basis: ``sales_shipped``, one row per
 shipment line.  Collected basis: ``sales_collected``, one row per payment.
 
-The triggers here only *mark* what changed (``sales_dirty_orders``,
-``sales_dirty_products``, ``sales_dirty_categories``);
-``salescrm.salesfacts.refresh`` recomputes the marked rows with the reports'
-own SQL before each write transaction commits.  A report reads the
+The triggers here only *mark* the orders a write changed
+(``sales_dirty_orders``); ``salescrm.salesfacts.refresh`` recomputes those
+orders' rows with the reports' own SQL before each write transaction
+commits and moves the per-product, per-category and per-day totals by the
+difference (``sales_order_products`` holds each order's part of them).  A report reads the
 summaries only when nothing is marked, so a change made outside salescrm's
 transactions is never read stale: the report falls back to the
 line-by-line queries.
@@ -119,34 +120,38 @@ CREATE TABLE sales_collected (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX sales_collected_order ON sales_collected(order_id);
 
-CREATE TABLE sales_dirty_orders (order_id INTEGER PRIMARY KEY) STRICT;
-CREATE TABLE sales_dirty_products (
-    day        TEXT NOT NULL,
+-- each booked order's part of sales_products and sales_categories (its lines
+-- of one product together), so that a change to an order moves the totals by
+-- its difference instead of recomputing the day
+CREATE TABLE sales_order_products (
+    order_id   INTEGER NOT NULL,
     product_id INTEGER NOT NULL,
-    PRIMARY KEY (day, product_id)
+    day        TEXT NOT NULL,
+    currency   TEXT NOT NULL,
+    category   TEXT NOT NULL,                   -- the product's category when computed ('' for none)
+    units      INTEGER NOT NULL,
+    revenue    INTEGER NOT NULL,
+    discounts  INTEGER NOT NULL,
+    cost       INTEGER NOT NULL,
+    CHECK (units >= 0 AND discounts >= 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (order_id, product_id)
 ) STRICT, WITHOUT ROWID;
 
--- a product moved to another category: its days, in both categories
-CREATE TABLE sales_dirty_categories (
-    day      TEXT NOT NULL,
-    category TEXT NOT NULL,
-    PRIMARY KEY (day, category)
-) STRICT, WITHOUT ROWID;
+CREATE TABLE sales_dirty_orders (order_id INTEGER PRIMARY KEY) STRICT;
+
+-- a product moved to another category: every order with it
 CREATE TRIGGER sales_mark_product_category AFTER UPDATE OF category ON products
 WHEN OLD.category IS NOT NEW.category
 BEGIN
-    INSERT OR IGNORE INTO sales_dirty_categories
-        SELECT day, coalesce(OLD.category, '') FROM sales_products WHERE product_id = OLD.id;
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT day, product_id FROM sales_products WHERE product_id = OLD.id;
+    INSERT OR IGNORE INTO sales_dirty_orders
+        SELECT order_id FROM sales_order_products WHERE product_id = OLD.id;
 END;
 
 -- orders: a new or removed order; a change to what its sales figures depend on
 CREATE TRIGGER sales_mark_order_insert AFTER INSERT ON orders
 BEGIN
     INSERT OR IGNORE INTO sales_dirty_orders VALUES (NEW.id);
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT NEW.order_date, l.product_id FROM order_lines l WHERE l.order_id = NEW.id;
 END;
 CREATE TRIGGER sales_mark_order_delete AFTER DELETE ON orders
 BEGIN
@@ -160,65 +165,40 @@ WHEN OLD.id IS NOT NEW.id OR OLD.order_date IS NOT NEW.order_date OR OLD.currenc
   OR (OLD.status IN ('draft', 'cancelled')) IS NOT (NEW.status IN ('draft', 'cancelled'))
 BEGIN
     INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.id), (NEW.id);
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT OLD.order_date, l.product_id FROM order_lines l WHERE l.order_id = OLD.id
-        UNION SELECT NEW.order_date, l.product_id FROM order_lines l WHERE l.order_id = NEW.id;
 END;
 
--- order lines: the product of the line, on its order's day
+-- order lines and the returns that credit them: their order
 CREATE TRIGGER sales_mark_line_insert AFTER INSERT ON order_lines
 BEGIN
     INSERT OR IGNORE INTO sales_dirty_orders VALUES (NEW.order_id);
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT o.order_date, NEW.product_id FROM orders o WHERE o.id = NEW.order_id;
 END;
 CREATE TRIGGER sales_mark_line_delete AFTER DELETE ON order_lines
 BEGIN
     INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id);
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
-        WHERE o.id = OLD.order_id
-        UNION SELECT o.order_date, OLD.product_id FROM orders o WHERE o.id = OLD.order_id;
 END;
 CREATE TRIGGER sales_mark_line_update AFTER UPDATE ON order_lines
 WHEN OLD.order_id IS NOT NEW.order_id OR OLD.product_id IS NOT NEW.product_id
   OR OLD.line_no IS NOT NEW.line_no OR OLD.qty IS NOT NEW.qty OR OLD.returned_qty IS NOT NEW.returned_qty
-  OR OLD.net_cents IS NOT NEW.net_cents OR OLD.total_cents IS NOT NEW.total_cents
-  OR OLD.discount_cents IS NOT NEW.discount_cents OR OLD.unit_cost IS NOT NEW.unit_cost
+  OR OLD.shipped_qty IS NOT NEW.shipped_qty OR OLD.net_cents IS NOT NEW.net_cents
+  OR OLD.total_cents IS NOT NEW.total_cents OR OLD.discount_cents IS NOT NEW.discount_cents
+  OR OLD.unit_cost IS NOT NEW.unit_cost
 BEGIN
     INSERT OR IGNORE INTO sales_dirty_orders VALUES (OLD.order_id), (NEW.order_id);
-    -- every product of the order: a line's share of the order's adjustments
-    -- depends on the other lines
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
-        WHERE o.id IN (OLD.order_id, NEW.order_id)
-        UNION SELECT o.order_date, OLD.product_id FROM orders o WHERE o.id = OLD.order_id;
 END;
-
--- returns credit lines (and the line's order)
 CREATE TRIGGER sales_mark_return_insert AFTER INSERT ON return_lines
 BEGIN
-    INSERT OR IGNORE INTO sales_dirty_orders SELECT l.order_id FROM order_lines l WHERE l.id = NEW.line_id;
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT o.order_date, x.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
-        JOIN order_lines x ON x.order_id = o.id WHERE l.id = NEW.line_id;
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM order_lines WHERE id = NEW.line_id;
 END;
 CREATE TRIGGER sales_mark_return_delete AFTER DELETE ON return_lines
 BEGIN
-    INSERT OR IGNORE INTO sales_dirty_orders SELECT l.order_id FROM order_lines l WHERE l.id = OLD.line_id;
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT o.order_date, x.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
-        JOIN order_lines x ON x.order_id = o.id WHERE l.id = OLD.line_id;
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM order_lines WHERE id = OLD.line_id;
 END;
 CREATE TRIGGER sales_mark_return_update AFTER UPDATE ON return_lines
 WHEN OLD.line_id IS NOT NEW.line_id OR OLD.net_cents IS NOT NEW.net_cents
-  OR OLD.total_cents IS NOT NEW.total_cents
+  OR OLD.total_cents IS NOT NEW.total_cents OR OLD.qty IS NOT NEW.qty
 BEGIN
     INSERT OR IGNORE INTO sales_dirty_orders
-        SELECT l.order_id FROM order_lines l WHERE l.id IN (OLD.line_id, NEW.line_id);
-    INSERT OR IGNORE INTO sales_dirty_products
-        SELECT o.order_date, x.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
-        JOIN order_lines x ON x.order_id = o.id WHERE l.id IN (OLD.line_id, NEW.line_id);
+        SELECT order_id FROM order_lines WHERE id IN (OLD.line_id, NEW.line_id);
 END;
 
 -- shipments and payments: their order
@@ -263,7 +243,4 @@ END;
 
 -- what is here already: everything, computed when this migration commits
 INSERT INTO sales_dirty_orders SELECT id FROM orders;
-INSERT OR IGNORE INTO sales_dirty_products
-    SELECT o.order_date, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
-    WHERE o.status NOT IN ('draft', 'cancelled');
 """
