@@ -189,9 +189,10 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         # the shipped and collected bases: their own rows, read without totals
         _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
-                       "revenue", "cost"),
+                       "revenue", "cost", "counts_order", "prev_at"),
                       "SELECT shipped_at, shipment_id, line_id, order_id, currency, customer_id, channel,"
-                      f" salesperson, product_id, units, revenue, cost FROM ({q['shipped']([f'o.id IN ({ph})'])})")
+                      " salesperson, product_id, units, revenue, cost, counts_order, prev_at"
+                      f" FROM ({q['shipped']([f'o.id IN ({ph})'])})")
         _replace_rows(conn, chunk, "sales_collected", ("paid_at", "payment_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
                       "SELECT paid_at, payment_id, order_id, currency, customer_id, channel, salesperson, amount"
@@ -238,7 +239,7 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
             " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
         conn.execute(
             "INSERT INTO sales_shipped (order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
-            f" salesperson, product_id, units, revenue, cost) SELECT * FROM ({q['shipped']()})"
+            f" salesperson, product_id, units, revenue, cost, counts_order, prev_at) SELECT * FROM ({q['shipped']()})"
             " ORDER BY shipped_at, shipment_id, line_id")
         conn.execute(
             "INSERT INTO sales_collected (payment_id, order_id, paid_at, currency, customer_id, channel, salesperson,"
@@ -261,7 +262,8 @@ def check(conn: sqlite3.Connection) -> list[str]:
         "sales_order_products": ("order_id, product_id, day, currency, category, units, revenue, discounts, cost",
                                  _order_product_rows_sql(q, "1")),
         "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
-                          " product_id, units, revenue, cost", f"SELECT * FROM ({q['shipped']()})"),
+                          " product_id, units, revenue, cost, counts_order, prev_at",
+                          f"SELECT * FROM ({q['shipped']()})"),
         "sales_collected": ("payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
                             f"SELECT * FROM ({q['collected']()})"),
         # the totals against the rows they add up (which are checked above)

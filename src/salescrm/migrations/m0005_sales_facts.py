@@ -99,6 +99,8 @@ CREATE TABLE sales_shipped (
     units       INTEGER NOT NULL,
     revenue     INTEGER NOT NULL,               -- the line's revenue carried by these units
     cost        INTEGER NOT NULL,
+    counts_order INTEGER NOT NULL CHECK (counts_order IN (0, 1)),  -- the shipment's first line
+    prev_at     TEXT,                           -- on that line: the order's previous shipment, if any
     CHECK (units >= 0 AND cost >= 0),
     CHECK (abs(revenue) < 1000000000000000),
     PRIMARY KEY (shipped_at, shipment_id, line_id)

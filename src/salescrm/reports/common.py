@@ -427,7 +427,7 @@ def shipped_rows_sql(where: Sequence[str] = ()) -> str:
     """Per shipment line of a booked order (``where``: more conditions on
     ``s`` shipments, ``o`` orders): order_id, shipment_id, line_id,
     shipped_at, currency, customer_id, channel, salesperson, product_id,
-    units, revenue, cost.  The line's booked revenue is carried in proportion
+    units, revenue, cost, counts_order, prev_at.  The line's booked revenue is carried in proportion
     to the kept units each shipment took (returned units come off the latest
     shipments first), apportioned cumulatively so that a fully shipped line
     carries exactly its booked revenue."""
@@ -442,11 +442,19 @@ def shipped_rows_sql(where: Sequence[str] = ()) -> str:
     prev = "(f.before - max(0, f.returned_qty - (f.shipped_qty - f.before)))"
     kq = "(f.qty - f.returned_qty)"
     value = f"(CASE WHEN {kq} = 0 THEN 0 ELSE {rdiv(f'f.rev * {cum}', kq)} - {rdiv(f'f.rev * {prev}', kq)} END)"
+    # Each shipment's first line stands for it when orders are counted, with
+    # the time of the order's previous shipment: an order has a shipment in
+    # [lo, hi) exactly when one such row there has no previous one or one
+    # before lo (so a count needs no DISTINCT).
+    previous = ("(SELECT max(s4.shipped_at) FROM shipments s4 WHERE s4.order_id = f.order_id"
+                " AND (s4.shipped_at < f.shipped_at OR (s4.shipped_at = f.shipped_at AND s4.id < f.shipment_id)))")
     return (
         f"SELECT f.order_id, f.shipment_id, f.line_id, f.shipped_at, f.currency, f.customer_id, f.channel,"
         f" f.salesperson, f.product_id, {cum} - {prev} AS units, {value} AS revenue,"
-        f" ({cum} - {prev}) * f.unit_cost AS cost"
+        f" ({cum} - {prev}) * f.unit_cost AS cost, f.counts_order,"
+        f" CASE WHEN f.counts_order = 1 THEN {previous} END AS prev_at"
         f" FROM (SELECT s.id AS shipment_id, sl.line_id, s.shipped_at, sl.qty AS q, l.order_id, l.product_id,"
+        f" sl.line_id = (SELECT min(x.line_id) FROM shipment_lines x WHERE x.shipment_id = s.id) AS counts_order,"
         f" l.qty, l.returned_qty, l.shipped_qty, l.unit_cost, o.customer_id, o.channel, o.salesperson, o.currency,"
         f" {before} AS before, {line_revenue_sql()} AS rev"
         f" FROM shipments s JOIN shipment_lines sl ON sl.shipment_id = s.id"
@@ -856,8 +864,12 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
     where, params = filter_sql(spec.filters, o="f", p="p")
     join = (" JOIN customers c ON c.id = f.customer_id" if spec.filters.region else "") + \
         (" JOIN products p ON p.id = f.product_id" if spec.filters.category else "")
-    sql = (f"SELECT count(DISTINCT f.order_id), sum(f.units), sum(f.revenue), sum(f.cost)"
-           f" FROM sales_shipped f{join} WHERE f.shipped_at >= ? AND f.shipped_at < ?"
+    # orders: each order's first shipment in the period (see shipped_rows_sql); with a category filter
+    # an order counts by its lines of that category, so there they are counted one by one
+    orders = ("count(DISTINCT f.order_id)" if spec.filters.category
+              else "sum(f.counts_order = 1 AND (f.prev_at IS NULL OR f.prev_at < ?1))")
+    sql = (f"SELECT {orders}, sum(f.units),"
+           f" sum(f.revenue), sum(f.cost) FROM sales_shipped f{join} WHERE f.shipped_at >= ?1 AND f.shipped_at < ?2"
            + "".join(" AND " + w for w in where))
     out: dict[tuple, Measures] = {}
     for b in buckets(first, last, unit) if unit else [first]:
