@@ -884,12 +884,14 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
 def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, date] | None:
     """First and last day with sales on a basis (index lookups only)."""
     if basis == "booked":
-        row = conn.execute("SELECT min(order_date), max(order_date) FROM orders").fetchone()
+        # (two subqueries: SQLite reads min or max off an index only when it is the query's one aggregate)
+        row = conn.execute("SELECT (SELECT min(order_date) FROM orders), (SELECT max(order_date) FROM orders)"
+                           ).fetchone()
         if not row or row[0] is None:
             return None
         return date.fromisoformat(row[0][:10]), date.fromisoformat(row[1][:10])
     col, table = ("shipped_at", "shipments") if basis == "shipped" else ("paid_at", "payments")
-    row = conn.execute(f"SELECT min({col}), max({col}) FROM {table}").fetchone()
+    row = conn.execute(f"SELECT (SELECT min({col}) FROM {table}), (SELECT max({col}) FROM {table})").fetchone()
     if not row or row[0] is None:
         return None
     # (UTC dates: widened by a day so that every local day is inside)
