@@ -107,7 +107,7 @@ def test_customer_show_orders_summary_is_the_orders_modules(db_path, run):
         demo.build(conn, seed=3)
     ids = [r[0] for r in conn.execute("SELECT id FROM customers ORDER BY id")]
     for cid in ids:
-        assert customers._booked_summary(conn, cid) == orders.customer_summary(conn, cid), cid
+        assert customers.booked_summary(conn, cid) == orders.customer_summary(conn, cid), cid
     busiest = conn.execute("SELECT customer_id FROM orders GROUP BY customer_id ORDER BY count(*) DESC"
                            " LIMIT 1").fetchone()[0]
     conn.close()

@@ -703,7 +703,7 @@ def orders_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
     zero = {"order_count": 0, "revenue": 0, "open_balance": 0, "last_order_date": None}
     if not _table_exists(conn, "orders"):
         return zero
-    summary_fn = getattr(sys.modules.get("salescrm.orders"), "customer_summary", _booked_summary)
+    summary_fn = getattr(sys.modules.get("salescrm.orders"), "customer_summary", booked_summary)
     try:
         got = summary_fn(conn, cid) or {}
     except sqlite3.OperationalError:  # its tables not there yet
@@ -715,9 +715,11 @@ def orders_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
     return out
 
 
-def _booked_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
-    """``salescrm.orders.customer_summary``'s query: booked orders (not draft
-    or cancelled) only; revenue is billed net of returns."""
+def booked_summary(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
+    """Booked orders (not draft or cancelled) only: order_count; revenue:
+    cents billed (total incl. tax and shipping) net of returns; open_balance:
+    cents still owed; last_order_date: ISO date or None.  (Here, not in
+    ``salescrm.orders``, so that ``customer show`` need not import that.)"""
     from salescrm import lifecycle
 
     marks = ",".join("?" * len(lifecycle.BOOKED))

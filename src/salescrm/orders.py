@@ -1318,20 +1318,11 @@ def count_orders(conn: sqlite3.Connection, **filters: Any) -> int:
 
 
 def customer_summary(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
-    """For ``customer show``: booked orders (not draft or cancelled) only.
+    """For ``customer show``: booked orders (not draft or cancelled) only
+    (``customers.booked_summary``, the one query)."""
+    from salescrm.customers import booked_summary
 
-    order_count: int; revenue: cents billed (total incl. tax and shipping)
-    net of returns; open_balance: cents still owed; last_order_date: ISO
-    date or None."""
-    marks = ",".join("?" * len(lifecycle.BOOKED))
-    row = conn.execute(
-        "SELECT count(*), coalesce(sum(total_cents - returned_cents), 0),"
-        " coalesce(sum(total_cents - returned_cents - paid_cents), 0), max(order_date)"
-        f" FROM orders WHERE customer_id = ? AND status IN ({marks})",
-        (customer_id, *lifecycle.BOOKED),
-    ).fetchone()
-    return {"order_count": int(row[0]), "revenue": int(row[1]), "open_balance": int(row[2]),
-            "last_order_date": row[3]}
+    return booked_summary(conn, customer_id)
 
 
 # --------------------------------------------------------------------------- db check

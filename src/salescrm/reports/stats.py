@@ -47,22 +47,29 @@ PERCENTILES = (("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
 _LINE_FIELDS = ("line_value", "quantity")
 
 
-def _order_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
-    """The per-order values from the per-order summary (``sales_orders``)."""
-    where, params = filter_sql(spec.filters, o="s")
+def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str) -> tuple[list[str], list[Any], str]:
+    """The filters and date range as WHERE terms, and the SQL of the group
+    key (orders or the per-order summary as ``o``, its date column ``day``)."""
+    where, params = filter_sql(spec.filters, o=o)
     rng = spec.range
-    where.append("s.day >= ?")
+    where.append(f"{day} >= ?")
     params.append(rng.start.isoformat() if rng.start else "")
     if rng.end:
-        where.append("s.day <= ?")
+        where.append(f"{day} <= ?")
         params.append(rng.end.isoformat())
     if by is None:
         group = "NULL"
     elif by in PERIODS:
-        group = bucket_sql("s.day", by)
+        group = bucket_sql(day, by)
     else:
-        group = {"customer": "s.customer_id", "channel": "s.channel", "region": "c.region",
-                 "salesperson": "s.salesperson"}[by]
+        group = {"customer": f"{o}.customer_id", "channel": f"{o}.channel", "region": "c.region",
+                 "salesperson": f"{o}.salesperson", "category": "p.category", "product": "l.product_id"}[by]
+    return where, params, group
+
+
+def _order_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
+    """The per-order values from the per-order summary (``sales_orders``)."""
+    where, params, group = _where_and_group(spec, by, o="s", day="s.day")
     join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
     value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
     return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no,"
@@ -75,22 +82,9 @@ def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     if by in ("category", "product") and not per_line:
         raise UsageError(f"{field} belongs to a whole order: it cannot be split by {by}",
                          "use --field line_value or quantity")
-    where, params = filter_sql(spec.filters)
-    rng = spec.range
-    where.append("o.order_date >= ?")
-    params.append(rng.start.isoformat() if rng.start else "")
-    if rng.end:
-        where.append("o.order_date <= ?")
-        params.append(rng.end.isoformat())
+    where, params, group = _where_and_group(spec, by, o="o", day="o.order_date")
     need_c = by == "region" or bool(spec.filters.region)
     need_p = by == "category" or bool(spec.filters.category)
-    if by is None:
-        group = "NULL"
-    elif by in PERIODS:
-        group = bucket_sql("o.order_date", by)
-    else:
-        group = {"customer": "o.customer_id", "channel": "o.channel", "region": "c.region",
-                 "salesperson": "o.salesperson", "category": "p.category", "product": "l.product_id"}[by]
     if field == "order_value":
         value, ident = order_revenue_sql(), "NULL"
     elif field == "margin":
