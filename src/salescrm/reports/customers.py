@@ -235,8 +235,11 @@ def new_vs_returning(conn: sqlite3.Connection, spec: Spec, unit: str = "month") 
     # per customer, the date of their first booked order ever (the customer
     # index in date order, stopping at the first booked one).
     if summary:
+        # all history: in customer and date order (the grouping by customer and
+        # period then sorts presorted rows); a window: just its days
+        index = "sales_orders_day" if rng.start else "sales_orders_customer"
         per = (f"SELECT s.customer_id AS cid, {b} AS b, s.revenue AS rev FROM sales_orders s"
-               f" INDEXED BY sales_orders_day{join} WHERE " + " AND ".join(where))
+               f" INDEXED BY {index}{join} WHERE " + " AND ".join(where))
         first = "SELECT min(s2.day) FROM sales_orders s2 WHERE s2.customer_id = c.cid"
     else:
         per = (f"SELECT o.customer_id AS cid, {b} AS b, {order_revenue_sql()} AS rev FROM orders o"
