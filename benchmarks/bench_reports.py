@@ -15,23 +15,25 @@ The summary tables (migration m0005, ``salescrm.salesfacts``) are built
 once at the end of the load, as an upgrade would; the marking triggers are
 dropped while loading.
 
-Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load average 0.5-1.0,
-median of 3; database 1.65 GB, of which the summaries 0.68 GB; build 203 s
-of which summaries 109 s, on a loaded machine).  Peak memory of any report
-107 MB.  Under 2 s (36 of 42): every sales report on the booked basis
-(all history by month 0.51 s, by year 0.53 s, by product 1.25 s, by
-customer 1.73 s; windows 0.4-0.7 s), shipped basis this year 0.96 s,
-collected over all history 1.20 s, customers top/inactive/RFM/ABC over all
-history 0.95-1.94 s, new vs returning this year 1.54 s, every order report
-(funnel over all history 1.76 s), inventory 0.84 s, stats over 90 days
-0.58-1.28 s, forecast 0.99 s, reorder 1.08 s, next-customers 1.88 s,
-dashboard 1.29 s.  Over: the shipped basis over all history (by month
-2.36 s; by product 6.02 s: every shipment line grouped by product), new vs
-returning customers over all history 3.17 s, and the distribution
-statistics over all history, which must look at every value: order value
-2.33 s, margin by month 3.64 s, line value over 3M lines 8.20 s.  Before
-the summaries (same machine): all-history sales by month 3.9 s, by product
-6.8 s, by customer 4.7 s, shipped this year 7.8 s, RFM 2.4 s.
+Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load average 0.2-1.1,
+median of 3 per report; database 1.79 GB of which the summaries ~0.8 GB;
+build 146 s of which the summaries 88 s).  Peak memory of any report
+107 MB.  Under 2 s, 38 of 42: every sales report on the booked basis (all
+history by month 0.45 s, by year 0.30 s, by product 0.97 s, by customer
+1.20 s; windows 0.27-0.74 s), shipped basis by month this year 0.65 s and
+over all history 1.21 s, collected over all history 0.86 s, customers
+top/inactive/RFM/ABC over all history 0.73-1.33 s, new vs returning this
+year 1.12 s, every order report (funnel over all history 1.14 s),
+inventory 0.62 s, stats over 90 days 0.52-1.06 s and of order values over
+all history 1.87 s, forecast 0.80 s, reorder 0.76 s, next-customers 1.12 s,
+dashboard 0.82 s.  Over: the shipped basis by product over all history
+3.95 s (every shipment line grouped by product), new vs returning
+customers over all history 2.49 s, and the distribution statistics that
+must look at every value: margin by month over all history 2.80 s, line
+value over all 3M lines 5.82 s.  Before the summaries, on the same
+machine: all-history sales by month 3.9 s, by product 6.8 s, by customer
+4.7 s, shipped this year 7.8 s, RFM 2.4 s, stats of line values over 90
+days 2.3 s.
 """
 
 from __future__ import annotations
