@@ -163,12 +163,16 @@ def test_customer_reports_agree_with_and_without_summaries(history, monkeypatch)
     from salescrm.reports import customers as rc
 
     spec = common.Spec("booked", common.Range(), common.resolve_filters(history))
+    mid = common.Spec("booked", common.Range(date(2025, 11, 15), date(2026, 1, 20)), common.resolve_filters(history))
+    west = common.Spec("booked", common.Range(), common.resolve_filters(history, region="West", channel="online"))
     as_of = date(2026, 3, 31)
 
     def all_reports():
         return [rc.top(history, spec, limit=2).rows, rc.inactive(history, spec, days=30, as_of=as_of).rows,
                 rc.rfm(history, spec, as_of=as_of).rows, rc.abc(history, spec).rows,
                 rc.new_vs_returning(history, spec, "month").rows,
+                rc.new_vs_returning(history, mid, "week").rows, rc.new_vs_returning(history, mid, "month").rows,
+                rc.new_vs_returning(history, west, "quarter").rows,
                 advice.next_customers(history, spec, as_of=as_of).rows]
 
     fast = all_reports()

@@ -210,6 +210,41 @@ def _when(rng: Range) -> str:
 # --------------------------------------------------------------------------- new vs returning
 
 
+def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str) -> dict[date, tuple]:
+    """From the per-order summary, one query per period over its days: the
+    period's customers with their orders and revenue, each with the day of
+    their first booked order ever (the first entry of the customer index);
+    new when that day is in the period.  Per period: (new, returning, new
+    revenue, returning revenue, new orders, returning orders)."""
+    from salescrm.reports.common import data_span
+
+    span = data_span(conn)
+    if span is None:
+        return {}
+    first_day = spec.range.start or span[0]
+    last_day = spec.range.end or span[1]
+    where, params = filter_sql(spec.filters, o="s")
+    join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
+    new = "f >= ?1"  # ?1: the period's first day, ?2 and ?3: its days within the range
+    sql = (f"SELECT count(*), coalesce(sum({new}), 0), coalesce(sum(CASE WHEN {new} THEN r END), 0),"
+           f" coalesce(sum(CASE WHEN NOT {new} THEN r END), 0), coalesce(sum(CASE WHEN {new} THEN n END), 0),"
+           f" coalesce(sum(CASE WHEN NOT {new} THEN n END), 0)"
+           f" FROM (SELECT s.customer_id, count(*) AS n, sum(s.revenue) AS r,"
+           f" (SELECT min(s2.day) FROM sales_orders s2 INDEXED BY sales_orders_customer"
+           f" WHERE s2.customer_id = s.customer_id) AS f"
+           f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE s.day >= ?2 AND s.day <= ?3"
+           + "".join(" AND " + w for w in where) + " GROUP BY s.customer_id)")
+    got: dict[date, tuple] = {}
+    for start in buckets(first_day, last_day, unit):
+        lo = max(start, first_day)
+        hi = min(next_bucket(start, unit) - timedelta(days=1), last_day)
+        customers, n_new, r_new, r_ret, o_new, o_ret = conn.execute(
+            sql, [start.isoformat(), lo.isoformat(), hi.isoformat(), *params]).fetchone()
+        if customers:
+            got[start] = (n_new, customers - n_new, r_new, r_ret, o_new, o_ret)
+    return got
+
+
 def new_vs_returning(conn: sqlite3.Connection, spec: Spec, unit: str = "month") -> Report:
     """Per period: customers who placed their first order ever in it (new)
     and customers who had ordered before (returning), with their revenue.
@@ -218,44 +253,34 @@ def new_vs_returning(conn: sqlite3.Connection, spec: Spec, unit: str = "month") 
         raise UsageError(f"unknown period {unit!r}", "choose from " + ", ".join(PERIODS))
     from salescrm import salesfacts
 
-    summary = not spec.filters.category and salesfacts.ready(conn)
-    a = "s" if summary else "o"
-    day = "s.day" if summary else "o.order_date"
-    where, params = filter_sql(spec.filters, o=a)
     rng = spec.range
-    where.append(f"{day} >= ?")
-    params.append(rng.start.isoformat() if rng.start else "")
-    if rng.end:
-        where.append(f"{day} <= ?")
-        params.append(rng.end.isoformat())
-    join = f" JOIN customers c ON c.id = {a}.customer_id" if spec.filters.region else ""
-    b = bucket_sql(day, unit)
-    fb = bucket_sql("f.first_order", unit)
-    # Each customer's orders and revenue per period in the range; then, once
-    # per customer, the date of their first booked order ever (the customer
-    # index in date order, stopping at the first booked one).
-    if summary:
-        # all history: in customer and date order (the grouping by customer and
-        # period then sorts presorted rows); a window: just its days
-        index = "sales_orders_day" if rng.start else "sales_orders_customer"
-        per = (f"SELECT s.customer_id AS cid, {b} AS b, s.revenue AS rev FROM sales_orders s"
-               f" INDEXED BY {index}{join} WHERE " + " AND ".join(where))
-        first = "SELECT min(s2.day) FROM sales_orders s2 WHERE s2.customer_id = c.cid"
+    if not spec.filters.category and salesfacts.ready(conn):
+        got = _new_vs_returning_by_period(conn, spec, unit)
     else:
-        per = (f"SELECT o.customer_id AS cid, {b} AS b, {order_revenue_sql()} AS rev FROM orders o"
-               f"{index_hint(conn, 'orders_date')}{join}"
-               f" WHERE +o.status IN ({BOOKED_SQL})" + "".join(" AND " + w for w in where))
-        first = (f"SELECT o2.order_date FROM orders o2 WHERE o2.customer_id = c.cid"
-                 f" AND o2.status IN ({BOOKED_SQL}) ORDER BY o2.order_date LIMIT 1")
-    sql = (f"WITH p AS MATERIALIZED (SELECT cid, b, count(*) AS n, sum(rev) AS r FROM ({per} LIMIT -1)"
-           f" GROUP BY cid, b),"
-           f" f AS MATERIALIZED (SELECT cid, ({first}) AS first_order"
-           f" FROM (SELECT DISTINCT cid FROM p) c)"
-           f" SELECT p.b, sum({fb} = p.b), sum({fb} < p.b), sum(CASE WHEN {fb} = p.b THEN p.r ELSE 0 END),"
-           f" sum(CASE WHEN {fb} < p.b THEN p.r ELSE 0 END), sum(CASE WHEN {fb} = p.b THEN p.n ELSE 0 END),"
-           f" sum(CASE WHEN {fb} < p.b THEN p.n ELSE 0 END)"
-           f" FROM p JOIN f ON f.cid = p.cid GROUP BY p.b")
-    got = {date.fromisoformat(r[0]): r[1:] for r in conn.execute(sql, params)}
+        where, params = filter_sql(spec.filters)
+        where.append("o.order_date >= ?")
+        params.append(rng.start.isoformat() if rng.start else "")
+        if rng.end:
+            where.append("o.order_date <= ?")
+            params.append(rng.end.isoformat())
+        join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
+        b = bucket_sql("o.order_date", unit)
+        fb = bucket_sql("f.first_order", unit)
+        # Each customer's orders and revenue per period in the range; then, once
+        # per customer, the date of their first booked order ever (the customer
+        # index in date order, stopping at the first booked one).
+        sql = (f"WITH p AS MATERIALIZED (SELECT cid, b, count(*) AS n, sum(rev) AS r FROM ("
+               f"SELECT o.customer_id AS cid, {b} AS b, {order_revenue_sql()} AS rev FROM orders o"
+               f"{index_hint(conn, 'orders_date')}{join} WHERE +o.status IN ({BOOKED_SQL})"
+               + "".join(" AND " + w for w in where) + " LIMIT -1) GROUP BY cid, b),"
+               f" f AS MATERIALIZED (SELECT cid, (SELECT o2.order_date FROM orders o2 WHERE o2.customer_id = c.cid"
+               f" AND o2.status IN ({BOOKED_SQL}) ORDER BY o2.order_date LIMIT 1) AS first_order"
+               f" FROM (SELECT DISTINCT cid FROM p) c)"
+               f" SELECT p.b, sum({fb} = p.b), sum({fb} < p.b), sum(CASE WHEN {fb} = p.b THEN p.r ELSE 0 END),"
+               f" sum(CASE WHEN {fb} < p.b THEN p.r ELSE 0 END), sum(CASE WHEN {fb} = p.b THEN p.n ELSE 0 END),"
+               f" sum(CASE WHEN {fb} < p.b THEN p.n ELSE 0 END)"
+               f" FROM p JOIN f ON f.cid = p.cid GROUP BY p.b")
+        got = {date.fromisoformat(r[0]): r[1:] for r in conn.execute(sql, params)}
     if got or rng.bounded:
         lo = rng.start or min(got)
         hi = rng.end or max(got)
