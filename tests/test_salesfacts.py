@@ -303,3 +303,21 @@ def test_plan_attainment_agrees_with_and_without_summaries(history, monkeypatch)
     assert fast[0][0] > 0
     monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
     assert fast == [measure(**s) for s in scopes]
+
+
+def test_stats_agree_with_and_without_summaries(history, monkeypatch):
+    from salescrm.reports import stats
+
+    cases = [("order_value", None, common.Range()), ("margin", "month", common.Range()),
+             ("order_value", "week", common.Range(date(2025, 11, 15), date(2026, 1, 20))),
+             ("margin", "customer", common.Range()), ("line_value", "category", common.Range()),
+             ("order_value", "region", common.Range(date(2025, 12, 1), None))]
+
+    def run_all():
+        return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history)), field, by).rows
+                for field, by, rng in cases]
+
+    fast = run_all()
+    assert all(fast)
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    assert fast == run_all()
