@@ -613,3 +613,16 @@ def test_customer_tables_are_strict_and_fk_clean(conn, people):
         strict = conn.execute("SELECT strict FROM pragma_table_list WHERE name = ?", (t,)).fetchone()[0]
         assert strict == 1, t
 
+
+
+def test_customer_show_reads_ratings_and_tasks_off_indexes(conn):
+    """A customer with thousands of ratings and tasks: the latest five
+    ratings and the open tasks come from an index, nothing is sorted."""
+    plans = []
+    for sql in ("SELECT coalesce(sum(score), 0), count(*) FROM ratings WHERE customer_id = ?",
+                "SELECT id, at, score, comment FROM ratings WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT 5",
+                "SELECT id, due, text FROM tasks WHERE customer_id = ? AND done_at IS NULL ORDER BY due, id"):
+        plans.append(" | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, (1,))))
+    assert "COVERING INDEX ratings_customer_at" in plans[0], plans[0]
+    assert "ratings_customer_at" in plans[1] and "TEMP B-TREE" not in plans[1], plans[1]
+    assert "tasks_customer_open" in plans[2] and "TEMP B-TREE" not in plans[2], plans[2]

@@ -8,4 +8,5 @@ MIGRATIONS = [
     "m0003_imports",
     "m0004_plans",
     "m0005_sales_facts",
+    "m0006_customer_indexes",
 ]
