@@ -154,7 +154,7 @@ def test_reports_give_the_same_figures_from_summaries_and_from_lines(history, mo
             continue
         assert fast == _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (basis, fk, dims, rng)
         compared += 1
-    assert used == {None, "days", "orders", "products", "categories"}
+    assert used == {None, "days", "orders", "customers", "products", "categories"}
     assert compared > 800
 
 
@@ -262,8 +262,8 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     assert "sales_products row(s) differ" in bad.stdout and "db rebuild-summaries" in bad.stdout
     assert "sales_collected row(s) differ" in bad.stdout
     rows = run.csv("--db", path, "db", "rebuild-summaries")
-    assert {r["table"] for r in rows} == {"sales_orders", "sales_order_products", "sales_days", "sales_products",
-                                          "sales_categories", "sales_shipped", "sales_collected"}
+    assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_days",
+                                          "sales_products", "sales_categories", "sales_shipped", "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 

@@ -4,8 +4,8 @@ changes the orders.
 Triggers (migration m0005) mark every order a write touches in
 ``sales_dirty_orders``.  ``refresh`` runs in ``db.write_tx`` just before
 COMMIT: it recomputes the marked orders' rows with the reports' own SQL
-(``reports.common``): one row per booked order (``sales_orders``), per
-order and product (``sales_order_products``), per shipment line
+(``reports.common``): one row per booked order (``sales_orders``) and
+the customers' all-time totals (``sales_customers``), one per order and product (``sales_order_products``), per shipment line
 (``sales_shipped``) and per payment (``sales_collected``); and it moves the
 per-product, per-category and per-day totals (``sales_products``,
 ``sales_categories``, ``sales_days``) by the difference between each
@@ -39,6 +39,9 @@ _TOTALS = {
     "sales_categories": ("category", "day", "currency"),
 }
 _VALUES = ("orders", "units", "revenue", "discounts", "cost")
+_CUSTOMER_ROWS = ("(customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day)"
+                  " SELECT customer_id, currency, count(*), sum(units), sum(revenue), sum(discounts), sum(cost),"
+                  " min(day), max(day) FROM sales_orders INDEXED BY sales_orders_customer")
 
 
 def _marked(conn: sqlite3.Connection) -> bool | None:
@@ -157,6 +160,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     days: dict[tuple, list[int]] = {}
     products: dict[tuple, list[int]] = {}
     categories: dict[tuple, list[int]] = {}
+    customers: set[int] = set()
     for chunk in _chunks(order_ids):
         ph = _marks(len(chunk))
         # one row per booked order -> the daily totals
@@ -168,6 +172,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             for k, r in rows.items():
                 if old.get(k) != new.get(k):
                     _add(days, (r[1], r[2], r[4], r[5] or ""), sign, r[6:])
+                    customers.add(r[3])
         # one row per order and product -> the product and category totals
         old, new = _replace_rows(
             conn, chunk, "sales_order_products", ("order_id", "product_id"),
@@ -197,6 +202,13 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
                       "SELECT paid_at, payment_id, order_id, currency, customer_id, channel, salesperson, amount"
                       f" FROM ({q['collected']([f'o.id IN ({ph})'])})")
+    # per customer: recomputed from the customer's order rows (first and last
+    # day are not differences), a few index entries each
+    for chunk in _chunks(sorted(customers)):
+        ph = _marks(len(chunk))
+        conn.execute(f"DELETE FROM sales_customers WHERE customer_id IN ({ph})", chunk)
+        conn.execute(f"INSERT INTO sales_customers {_CUSTOMER_ROWS} WHERE customer_id IN ({ph})"
+                     f" GROUP BY customer_id, currency", chunk)
     _apply(conn, "sales_days", days)
     _apply(conn, "sales_products", products)
     _apply(conn, "sales_categories", categories)
@@ -205,8 +217,8 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             "categories": len(categories)}
 
 
-_TABLES = ("sales_orders", "sales_order_products", "sales_days", "sales_products", "sales_categories",
-           "sales_shipped", "sales_collected")
+_TABLES = ("sales_orders", "sales_customers", "sales_order_products", "sales_days", "sales_products",
+           "sales_categories", "sales_shipped", "sales_collected")
 
 
 def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
@@ -223,6 +235,7 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute(f"DELETE FROM {table}")  # names from this fixed list
         conn.execute("INSERT INTO sales_orders (order_id, day, currency, customer_id, channel, salesperson, units,"
                      " revenue, discounts, cost) " + _order_rows_sql(q, "1"))
+        conn.execute(f"INSERT INTO sales_customers {_CUSTOMER_ROWS} GROUP BY customer_id, currency")
         conn.execute("INSERT INTO sales_order_products (order_id, product_id, day, currency, category, units, revenue,"
                      " discounts, cost) " + _order_product_rows_sql(q, "1"))
         conn.execute(
@@ -270,6 +283,9 @@ def check(conn: sqlite3.Connection) -> list[str]:
         "sales_days": ("day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
                        "SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
                        " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"),
+        "sales_customers": ("customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day",
+                            "SELECT customer_id, currency, count(*), sum(units), sum(revenue), sum(discounts),"
+                            " sum(cost), min(day), max(day) FROM sales_orders GROUP BY 1, 2"),
         "sales_products": ("product_id, day, currency, orders, units, revenue, discounts, cost",
                            "SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts),"
                            " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),

@@ -2,7 +2,8 @@
 and an index for the shipped basis.
 
 Booked basis: ``sales_orders`` (one row per booked order: units, revenue,
-discounts, cost), ``sales_products`` (product x day x currency),
+discounts, cost), ``sales_customers`` (customer x currency over all
+history), ``sales_products`` (product x day x currency),
 ``sales_categories`` (category x day x currency; its orders are the orders
 with any product of the category) and ``sales_days`` (day x currency x
 channel x salesperson).  Shipped basis: ``sales_shipped``, one row per
@@ -121,6 +122,23 @@ CREATE TABLE sales_collected (
     PRIMARY KEY (paid_at, payment_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX sales_collected_order ON sales_collected(order_id);
+
+-- per customer and currency over all history (the customer reports without a
+-- date range or order filters read these instead of every order)
+CREATE TABLE sales_customers (
+    customer_id INTEGER NOT NULL,
+    currency    TEXT NOT NULL,
+    orders      INTEGER NOT NULL,
+    units       INTEGER NOT NULL,
+    revenue     INTEGER NOT NULL,
+    discounts   INTEGER NOT NULL,
+    cost        INTEGER NOT NULL,
+    first_day   TEXT NOT NULL,
+    last_day    TEXT NOT NULL,
+    CHECK (units >= 0 AND discounts >= 0 AND cost >= 0 AND orders > 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (customer_id, currency)
+) STRICT, WITHOUT ROWID;
 
 -- each booked order's part of sales_products and sales_categories (its lines
 -- of one product together), so that a change to an order moves the totals by

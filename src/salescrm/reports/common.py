@@ -614,10 +614,10 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
 def summary_source(spec: Spec, dims: Sequence[str]) -> str | None:
     """Which summary table (``salescrm.salesfacts``) can answer a booked
     aggregate exactly, or None.  The summaries hold orders per day with
-    their channel, salesperson and customer, and lines per day and product or
-    category, so a report that mixes an order attribute with a line one (or
-    filters by several categories, whose orders would count twice) reads the
-    lines instead."""
+    their channel, salesperson and customer, each customer's all-time
+    totals, and lines per day and product or category, so a report that
+    mixes an order attribute with a line one (or filters by several
+    categories, whose orders would count twice) reads the lines instead."""
     if spec.basis != "booked":
         return None
     f = spec.filters
@@ -633,6 +633,8 @@ def summary_source(spec: Spec, dims: Sequence[str]) -> str | None:
         return "categories"
     if others <= {"channel", "salesperson"} and not (f.customer or f.region):
         return "days"
+    if others == {"customer"} and len(dims) == 1 and not (order_filters or spec.range.start or spec.range.end):
+        return "customers"
     return "orders"
 
 
@@ -647,6 +649,10 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
     if source is None or not salesfacts.ready(conn):
         return None
     f, rng = spec.filters, spec.range
+    if source == "customers":  # all history by customer: the customers' totals, no date at all
+        sql = ("SELECT customer_id, sum(orders), sum(units), sum(revenue), sum(discounts), sum(cost)"
+               " FROM sales_customers" + (" WHERE currency = ?" if f.currency else "") + " GROUP BY customer_id")
+        return conn.execute(sql, [f.currency] if f.currency else []).fetchall()
     table, alias = {"days": ("sales_days", "s"), "orders": ("sales_orders", "s"),
                     "products": ("sales_products", "s"), "categories": ("sales_categories", "s")}[source]
     where: list[str] = ["s.day >= ?"]

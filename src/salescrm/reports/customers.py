@@ -85,7 +85,15 @@ def _customer_sql(conn: sqlite3.Connection, spec: Spec, *, upto: date | None = N
 
     rng = spec.range
     end = min(d for d in (rng.end, upto) if d) if (rng.end or upto) else None
-    if not spec.filters.category and salesfacts.ready(conn):
+    f = spec.filters
+    if not f.category and salesfacts.ready(conn):
+        if not (rng.start or f.channel or f.salesperson or f.customer or f.region):
+            last = conn.execute("SELECT max(day) FROM sales_orders").fetchone()[0]
+            if end is None or last is None or end.isoformat() >= last:  # all of history: the customers' totals
+                sql = ("SELECT customer_id, sum(orders) AS orders, sum(revenue) AS revenue, min(first_day) AS"
+                       " first_order, max(last_day) AS last_order FROM sales_customers"
+                       + (" WHERE currency = ?" if f.currency else "") + " GROUP BY customer_id")
+                return sql, [f.currency] if f.currency else []
         where, params = filter_sql(spec.filters, o="s")
         where += ["s.day >= ?"] + (["s.day <= ?"] if end else [])
         params += [rng.start.isoformat() if rng.start else ""] + ([end.isoformat()] if end else [])
