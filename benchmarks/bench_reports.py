@@ -15,30 +15,31 @@ The summary tables (migration m0005, ``salescrm.salesfacts``) are built
 once at the end of the load, as an upgrade would; the marking triggers are
 dropped while loading.
 
-Last runs (2 vCPU VM shared with other work, Python 3.11, SQLite 3.40.1,
-median of 3 per report; database 1.79 GB of which the summaries ~0.8 GB;
-build 146 s of which the summaries 88 s).  The same code ran 30-50% slower
-in one run than in another on this host, so both are given: a quiet one
-(load 0.2) / a busier one (load 0.9).  Peak memory of any report 107 MB.
+Last run (2 vCPU VM shared with other work, Python 3.11, SQLite 3.40.1,
+load average 0.6-1.0, median of 3 per report; database 1.80 GB of which
+the summaries ~0.8 GB; build 147 s of which the summaries 89 s).  This
+host's speed drifts: the same code ran 30-50% faster in a quiet moment
+(the second figure where one was taken then).  Peak memory of any report
+88 MB.
 
-Under 2 s in both: every sales report on the booked basis (all history
-by month 0.45/0.41 s, by year 0.30/0.54, by product 0.97/1.07, by customer
-1.20/1.72; windows 0.27-0.74/0.29-1.05), shipped basis this year
-0.65/0.93 and over all history by month 1.21/1.83, collected over all
-history 0.86/1.34, customers top/inactive/RFM/ABC over all history
-0.73-1.33/1.22-1.92, new vs returning this year 1.12/1.21, every order
-report (funnel over all history 1.14/1.61), inventory 0.62/0.87, stats
-over 90 days 0.52-1.06/0.65-1.33, forecast 0.80/1.07, reorder 0.76/1.11,
-next-customers 1.12/1.88, dashboard 0.82/1.26.
+Under 2 s (37 of 42): every sales report on the booked basis (all history
+by month 0.43 s, by year 0.48, by product 1.40/0.97, by customer 1.37;
+windows 0.33-1.19), shipped basis this year 0.82 and over all history by
+month 1.55/1.21, collected over all history 1.12/0.86, customers over all
+history: top 0.84, inactive 0.51, RFM 1.46, ABC 1.24, next-customers 0.91;
+new vs returning this year 1.09, every order report (funnel over all
+history 1.82/1.14, open 0.77, cycle 1.26, ageing 0.80), inventory 1.09,
+stats over 90 days 0.81-1.63, forecast 1.23, reorder 1.20, dashboard 1.00.
 
-Over: the shipped basis by product over all history 3.95/5.99 s (every
+Over: the shipped basis by product over all history 5.31/3.95 s (every
 shipment line grouped by product), new vs returning customers over all
-history 2.49/2.54, and the distribution statistics over all history,
-which must look at every value: order value 1.87/2.73, margin by month
-2.80/3.20, line value over all 3M lines 5.82/8.15.
+history 2.81/2.49, and the distribution statistics over all history,
+which must look at every value: order value 3.03/1.87, margin by month
+4.02/2.80, line value over all 3M lines 10.57/5.82.
 
 Before the summaries, on the same host: all-history sales by month 3.9 s,
-by product 6.8 s, by customer 4.7 s, shipped this year 7.8 s, RFM 2.4 s.
+by product 6.8 s, by customer 4.7 s, shipped this year 7.8 s, RFM 2.4 s,
+inactive 1.9 s.
 """
 
 from __future__ import annotations
