@@ -59,7 +59,7 @@ def _random_history(conn, rng: random.Random, n: int = 60, *, check_every: bool 
         discount = rng.choice([None, None, "10%", "3.50"])
         ref = _tx(conn, orders.create, customer=rng.choice(emails), lines=lines, discount=discount,
                   channel=rng.choice(["online", "retail"]), salesperson=rng.choice(["ann", "bea", None]),
-                  order_date=day.isoformat()).number
+                  order_date=day.isoformat(), currency="USD" if rng.random() < 0.1 else None).number
         made.append(ref)
         if rng.random() < 0.15:
             _tx(conn, orders.add_line, ref, f"{rng.choice(SKUS)}:2")
@@ -121,6 +121,7 @@ def test_summaries_equal_a_fresh_computation_after_every_write(history):
     assert history.execute("SELECT count(*) FROM orders WHERE status = 'cancelled'").fetchone()[0]
     assert history.execute("SELECT count(*) FROM sales_collected WHERE amount < 0").fetchone()[0], "refunds"
     assert history.execute("SELECT count(*) FROM sales_shipped").fetchone()[0]
+    assert history.execute("SELECT count(DISTINCT currency) FROM sales_orders").fetchone()[0] == 2
     assert history.execute("SELECT count(*) FROM (SELECT order_id FROM shipments GROUP BY order_id"
                            " HAVING count(*) > 1)").fetchone()[0], "partial shipments"
 
@@ -136,7 +137,7 @@ def _agg(conn, spec, dims, *, summaries: bool, monkeypatch) -> dict:
 def test_reports_give_the_same_figures_from_summaries_and_from_lines(history, monkeypatch):
     conn = history
     filters = [{}, {"category": "tea"}, {"category": "tea,teaware"}, {"channel": "online"}, {"region": "West"},
-               {"salesperson": "ann"}, {"customer": "wang@example.cn"}]
+               {"salesperson": "ann"}, {"customer": "wang@example.cn"}, {"currency": "USD"}]
     dimsets = [[], ["month"], ["day"], ["week"], ["year"], ["customer"], ["product"], ["category"], ["channel"],
                ["salesperson"], ["region"], ["category", "month"], ["product", "month"], ["month", "channel"],
                ["customer", "quarter"], ["category", "product"]]
@@ -165,6 +166,7 @@ def test_customer_reports_agree_with_and_without_summaries(history, monkeypatch)
     spec = common.Spec("booked", common.Range(), common.resolve_filters(history))
     mid = common.Spec("booked", common.Range(date(2025, 11, 15), date(2026, 1, 20)), common.resolve_filters(history))
     west = common.Spec("booked", common.Range(), common.resolve_filters(history, region="West", channel="online"))
+    usd = common.Spec("booked", common.Range(), common.resolve_filters(history, currency="USD"))
     as_of = date(2026, 3, 31)
 
     def all_reports():
@@ -172,7 +174,8 @@ def test_customer_reports_agree_with_and_without_summaries(history, monkeypatch)
                 rc.rfm(history, spec, as_of=as_of).rows, rc.abc(history, spec).rows,
                 rc.new_vs_returning(history, spec, "month").rows,
                 rc.new_vs_returning(history, mid, "week").rows, rc.new_vs_returning(history, mid, "month").rows,
-                rc.new_vs_returning(history, west, "quarter").rows,
+                rc.new_vs_returning(history, west, "quarter").rows, rc.top(history, usd, limit=None).rows,
+                rc.rfm(history, usd, as_of=as_of).rows,
                 advice.next_customers(history, spec, as_of=as_of).rows]
 
     fast = all_reports()
