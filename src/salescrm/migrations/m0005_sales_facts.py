@@ -42,6 +42,8 @@ CREATE INDEX sales_orders_day ON sales_orders(day, currency, channel, salesperso
                                               units, revenue, discounts, cost);
 CREATE INDEX sales_orders_customer ON sales_orders(customer_id, day, currency, channel, salesperson,
                                                    units, revenue, discounts, cost);
+-- the order values in order (report stats over all history: no sort of a million values)
+CREATE INDEX sales_orders_value ON sales_orders(currency, revenue, order_id);
 
 CREATE TABLE sales_products (
     product_id INTEGER NOT NULL,

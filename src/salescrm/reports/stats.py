@@ -115,6 +115,15 @@ def _value_rows(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None
     over its days (small sorts, not one of every order)."""
     from salescrm import salesfacts
 
+    f, rng = spec.filters, spec.range
+    if (field == "order_value" and by is None and f.currency and not (f.category or f.channel or f.salesperson
+            or f.customer or f.region or rng.start or rng.end) and salesfacts.ready(conn)):
+        # every order's value, in value order off its index: grouped as it streams
+        yield from conn.execute(
+            "SELECT x'00', revenue, count(*), min(order_id) * 1048576, max(order_id) * 1048576"
+            " FROM sales_orders INDEXED BY sales_orders_value WHERE currency = ? GROUP BY revenue ORDER BY revenue",
+            (f.currency,))
+        return
     if by in PERIODS and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
         span = data_span(conn)
         if span is None:
