@@ -25,6 +25,7 @@ from salescrm.reports.common import (
     Spec,
     bucket_label,
     bucket_sql,
+    bucket_start as bucket_start_of,
     buckets,
     div_round,
     filter_sql,
@@ -242,6 +243,9 @@ def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str)
            f" WHERE s2.customer_id = s.customer_id) AS f"
            f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE s.day >= ?2 AND s.day <= ?3"
            + "".join(" AND " + w for w in where) + " GROUP BY s.customer_id)")
+    f = spec.filters
+    if f.currency and not (f.channel or f.salesperson or f.customer or f.region):
+        return _new_vs_returning_from_totals(conn, f.currency, first_day, last_day, unit)
     got: dict[date, tuple] = {}
     for start in buckets(first_day, last_day, unit):
         lo = max(start, first_day)
@@ -250,6 +254,47 @@ def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str)
             sql, [start.isoformat(), lo.isoformat(), hi.isoformat(), *params]).fetchone()
         if customers:
             got[start] = (n_new, customers - n_new, r_new, r_ret, o_new, o_ret)
+    return got
+
+
+def _new_vs_returning_from_totals(conn: sqlite3.Connection, currency: str, first_day: date, last_day: date,
+                                  unit: str) -> dict[date, tuple]:
+    """The same figures when only the currency filters: the period's
+    customers counted over its days, its orders and revenue from the daily
+    totals, the new customers from each customer's first order ever
+    (``sales_customers``) and their orders in the period off the customer
+    index; returning = the rest."""
+    firsts: dict[date, list[int]] = {}
+    earliest = bucket_start_of(first_day, unit)  # new in a period cut by --from: first order from its start
+    for cid, first in conn.execute("SELECT customer_id, min(first_day) FROM sales_customers GROUP BY customer_id"):
+        day = date.fromisoformat(first)
+        if earliest <= day <= last_day:
+            firsts.setdefault(bucket_start_of(day, unit), []).append(cid)
+    active = ("SELECT count(DISTINCT customer_id) FROM sales_orders INDEXED BY sales_orders_day"
+              " WHERE day >= ? AND day <= ? AND currency = ?")
+    totals = ("SELECT coalesce(sum(orders), 0), coalesce(sum(revenue), 0) FROM sales_days"
+              " WHERE day >= ? AND day <= ? AND currency = ?")
+    got: dict[date, tuple] = {}
+    for start in buckets(first_day, last_day, unit):
+        lo = max(start, first_day)
+        hi = min(next_bucket(start, unit) - timedelta(days=1), last_day)
+        span = (lo.isoformat(), hi.isoformat(), currency)
+        customers = conn.execute(active, span).fetchone()[0]
+        if not customers:
+            continue
+        orders, revenue = conn.execute(totals, span).fetchone()
+        n_new = o_new = r_new = 0
+        candidates = firsts.get(start, [])
+        for i in range(0, len(candidates), 500):
+            chunk = candidates[i:i + 500]
+            for n, r in conn.execute(
+                    f"SELECT count(*), sum(revenue) FROM sales_orders INDEXED BY sales_orders_customer"
+                    f" WHERE customer_id IN ({', '.join('?' * len(chunk))}) AND day >= ? AND day <= ? AND currency = ?"
+                    f" GROUP BY customer_id", (*chunk, *span)):
+                n_new += 1
+                o_new += n
+                r_new += r
+        got[start] = (n_new, customers - n_new, r_new, revenue - r_new, o_new, orders - o_new)
     return got
 
 
