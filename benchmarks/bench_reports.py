@@ -16,30 +16,30 @@ once at the end of the load, as an upgrade would; the marking triggers are
 dropped while loading.
 
 Last run (2 vCPU VM shared with other work, Python 3.11, SQLite 3.40.1,
-load average 0.6-1.0, median of 3 per report; database 1.80 GB of which
-the summaries ~0.8 GB; build 147 s of which the summaries 89 s).  This
-host's speed drifts: the same code ran 30-50% faster in a quiet moment
-(the second figure where one was taken then).  Peak memory of any report
-88 MB.
+load average 1.0-1.1, median of 3 per report; database 1.82 GB of which
+the summaries ~0.8 GB; build 159 s of which the summaries 91 s).  This
+host's speed drifts: the same code ran 30-50% faster in a quiet moment.
+Peak memory of any report 88 MB.
 
-Under 2 s (37 of 42): every sales report on the booked basis (all history
-by month 0.43 s, by year 0.48, by product 1.40/0.97, by customer 1.37;
-windows 0.33-1.19), shipped basis this year 0.82 and over all history by
-month 1.55/1.21, collected over all history 1.12/0.86, customers over all
-history: top 0.84, inactive 0.51, RFM 1.46, ABC 1.24, next-customers 0.91;
-new vs returning this year 1.09, every order report (funnel over all
-history 1.82/1.14, open 0.77, cycle 1.26, ageing 0.80), inventory 1.09,
-stats over 90 days 0.81-1.63, forecast 1.23, reorder 1.20, dashboard 1.00.
+Under 2 s (39 of 42): every sales report on the booked basis (all history
+by month 0.50 s, by year 0.36, by product 0.98, by customer 1.07; windows
+0.30-1.05), shipped basis this year 0.88 and over all history by month
+1.67, collected over all history 1.21, customers over all history: top
+0.67, inactive 0.51, RFM 1.51, ABC 1.19, new vs returning 1.10 (measured
+after this run, median of 3; 2.61 in it, before its last change),
+next-customers 1.11; new vs returning this year 1.20, every order report
+(funnel over all history 1.74, open 0.70, cycle 0.95, ageing 0.76),
+inventory 0.97, stats over 90 days 0.85-1.57 and of order values over all
+history 1.04, forecast 1.20, reorder 1.35, dashboard 1.15.
 
-Over: the shipped basis by product over all history 5.31/3.95 s (every
-shipment line grouped by product), new vs returning customers over all
-history 2.81/2.49, and the distribution statistics over all history,
-which must look at every value: order value 3.03/1.87, margin by month
-4.02/2.80, line value over all 3M lines 10.57/5.82.
+Over: the shipped basis by product over all history 5.38 s (every
+shipment line grouped by product), and two distribution statistics over
+all history that must look at every value: margin by month 3.52, line
+value over all 3M lines 8.86.
 
 Before the summaries, on the same host: all-history sales by month 3.9 s,
 by product 6.8 s, by customer 4.7 s, shipped this year 7.8 s, RFM 2.4 s,
-inactive 1.9 s.
+inactive 1.9 s, stats of order values 2.5 s.
 """
 
 from __future__ import annotations
