@@ -23,7 +23,6 @@ use the line-by-line queries until the next salescrm write refreshes).
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from salescrm.errors import UsageError
 from salescrm.output import Col
-from salescrm.reports.common import BOOKED_SQL, Range, Report, Spec, div_round, index_hint
+from salescrm.reports.common import BOOKED_SQL, Range, Report, Spec, div_round
 
 
 def _d2(x: float) -> Decimal:
