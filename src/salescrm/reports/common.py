@@ -907,15 +907,24 @@ def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, da
 # --------------------------------------------------------------------------- labels
 
 
-def customer_names(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, str]:
-    ids = [i for i in ids if i is not None]
-    out: dict[int, str] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for r in conn.execute(f"SELECT id, name FROM customers WHERE id IN ({', '.join('?' * len(chunk))})",
-                              chunk):
-            out[r[0]] = r[1]
+_LOOKUPS = {("customers", "name"), ("orders", "number"), ("orders", "customer_id")}
+
+
+def lookup(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[int]) -> dict[int, Any]:
+    """``{id: column}`` for the given row ids (None ignored), 500 at a time.
+    Table and column from a fixed list: they are never input."""
+    assert (table, column) in _LOOKUPS
+    wanted = sorted({i for i in ids if i is not None})
+    out: dict[int, Any] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        out.update(conn.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})",
+                                chunk).fetchall())
     return out
+
+
+def customer_names(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, str]:
+    return lookup(conn, "customers", "name", ids)
 
 
 def product_labels(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, tuple[str, str, str | None]]:

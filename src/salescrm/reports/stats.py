@@ -39,9 +39,11 @@ from salescrm.reports.common import (
     bucket_label,
     bucket_sql,
     buckets,
+    customer_names,
     data_span,
     filter_sql,
     line_revenue_sql,
+    lookup,
     next_bucket,
     order_revenue_sql,
 )
@@ -216,15 +218,15 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
         agg[g] = (n, total, v_lo, v_hi, sumsq)
     groups.clear()
     extreme_orders = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
-    owner = _order_customers(conn, extreme_orders)
+    owner = lookup(conn, "orders", "customer_id", extreme_orders)
     for d in picked.values():
         for rn, x in d.items():
             if x[1] is not None:
                 d[rn] = (x[0], x[1], x[2], owner.get(x[1]))
     ids = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
-    numbers = _order_numbers(conn, ids)
+    numbers = lookup(conn, "orders", "number", ids)
     cids = {x[3] for d in picked.values() for x in d.values() if x[3] is not None}
-    names = _names(conn, cids)
+    names = customer_names(conn, cids)
     nulls = [g for g in agg if isinstance(g, bytes)]
     for g in nulls:  # the x'00' sentinel back to None
         agg[None] = agg.pop(g)
@@ -273,41 +275,11 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
                   hide=("sum", "min_customer", "max_customer"))
 
 
-def _order_customers(conn: sqlite3.Connection, ids: set) -> dict[int, int]:
-    ids_l = sorted(ids)
-    out: dict[int, int] = {}
-    for i in range(0, len(ids_l), 500):
-        chunk = ids_l[i:i + 500]
-        out.update(conn.execute(f"SELECT id, customer_id FROM orders WHERE id IN ({', '.join('?' * len(chunk))})",
-                                chunk).fetchall())
-    return out
-
-
-def _order_numbers(conn: sqlite3.Connection, ids: set) -> dict[int, str]:
-    ids_l = [i for i in ids if i is not None]
-    out: dict[int, str] = {}
-    for i in range(0, len(ids_l), 500):
-        chunk = ids_l[i:i + 500]
-        out.update(conn.execute(f"SELECT id, number FROM orders WHERE id IN ({', '.join('?' * len(chunk))})",
-                                chunk).fetchall())
-    return out
-
-
-def _names(conn: sqlite3.Connection, ids: set) -> dict[int, str]:
-    ids_l = [i for i in ids if i is not None]
-    out: dict[int, str] = {}
-    for i in range(0, len(ids_l), 500):
-        chunk = ids_l[i:i + 500]
-        out.update(conn.execute(f"SELECT id, name FROM customers WHERE id IN ({', '.join('?' * len(chunk))})",
-                                chunk).fetchall())
-    return out
-
-
 def _group_labels(conn: sqlite3.Connection, by: str | None, keys: list) -> dict:
     if by in PERIODS:
         return {k: bucket_label(date.fromisoformat(k), by) for k in keys if k}
     if by == "customer":
-        return _names(conn, set(keys))
+        return customer_names(conn, keys)
     if by == "product":
         out: dict = {}
         ids = [k for k in keys if k is not None]
