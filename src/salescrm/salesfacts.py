@@ -38,9 +38,12 @@ _TOTALS = {
     "sales_categories": ("category", "day", "currency"),
 }
 _VALUES = ("orders", "units", "revenue", "discounts", "cost")
-_CUSTOMER_ROWS = ("(customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day)"
-                  " SELECT customer_id, currency, count(*), sum(units), sum(revenue), sum(discounts), sum(cost),"
-                  " min(day), max(day) FROM sales_orders INDEXED BY sales_orders_customer")
+
+
+def _customer_rows_sql(where: str = "1") -> str:
+    return ("SELECT customer_id, currency, count(*), sum(units), sum(revenue), sum(discounts), sum(cost),"
+            f" min(day), max(day) FROM sales_orders INDEXED BY sales_orders_customer WHERE {where}"
+            " GROUP BY customer_id, currency")
 
 
 def _marked(conn: sqlite3.Connection) -> bool | None:
@@ -211,8 +214,8 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     for chunk in _chunks(sorted(customers)):
         ph = _marks(len(chunk))
         conn.execute(f"DELETE FROM sales_customers WHERE customer_id IN ({ph})", chunk)
-        conn.execute(f"INSERT INTO sales_customers {_CUSTOMER_ROWS} WHERE customer_id IN ({ph})"
-                     f" GROUP BY customer_id, currency", chunk)
+        conn.execute(f"INSERT INTO sales_customers ({_COLUMNS['sales_customers']})"
+                     f" {_customer_rows_sql(f'customer_id IN ({ph})')}", chunk)
     try:
         _apply(conn, "sales_days", days)
         _apply(conn, "sales_products", products)
@@ -225,8 +228,37 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             "categories": len(categories)}
 
 
-_TABLES = ("sales_orders", "sales_customers", "sales_order_products", "sales_days", "sales_products",
-           "sales_categories", "sales_shipped", "sales_collected")
+_COLUMNS = {
+    "sales_orders": "order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
+    "sales_customers": "customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day",
+    "sales_order_products": "order_id, product_id, day, currency, category, units, revenue, discounts, cost",
+    "sales_days": "day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
+    "sales_products": "product_id, day, currency, orders, units, revenue, discounts, cost",
+    "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",
+    "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
+                      " product_id, units, revenue, cost, counts_order, prev_at"),
+    "sales_collected": "payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
+}
+_TABLES = tuple(_COLUMNS)
+
+
+def _sources(q: dict[str, Any]) -> dict[str, str]:
+    """What each summary table holds, computed afresh, in the order they can
+    be filled (the totals add up the per-order rows above them); each in its
+    key order.  ``rebuild`` fills the tables from these, ``check`` compares."""
+    return {
+        "sales_orders": _order_rows_sql(q, "1"),
+        "sales_customers": _customer_rows_sql(),
+        "sales_order_products": _order_product_rows_sql(q, "1"),
+        "sales_days": ("SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
+                       " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"),
+        "sales_products": ("SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts),"
+                           " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
+        "sales_categories": ("SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue),"
+                             " sum(discounts), sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
+        "sales_shipped": f"SELECT * FROM ({q['shipped']()}) ORDER BY shipped_at, shipment_id, line_id",
+        "sales_collected": f"SELECT * FROM ({q['collected']()}) ORDER BY paid_at, payment_id",
+    }
 
 
 def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
@@ -241,30 +273,8 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
     try:
         for table in (*_TABLES, "sales_dirty_orders"):
             conn.execute(f"DELETE FROM {table}")  # names from this fixed list
-        conn.execute("INSERT INTO sales_orders (order_id, day, currency, customer_id, channel, salesperson, units,"
-                     " revenue, discounts, cost) " + _order_rows_sql(q, "1"))
-        conn.execute(f"INSERT INTO sales_customers {_CUSTOMER_ROWS} GROUP BY customer_id, currency")
-        conn.execute("INSERT INTO sales_order_products (order_id, product_id, day, currency, category, units, revenue,"
-                     " discounts, cost) " + _order_product_rows_sql(q, "1"))
-        conn.execute(
-            "INSERT INTO sales_days (day, currency, channel, salesperson, orders, units, revenue, discounts, cost)"
-            " SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
-            " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
-        conn.execute(
-            "INSERT INTO sales_products (product_id, day, currency, orders, units, revenue, discounts, cost)"
-            " SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts), sum(cost)"
-            " FROM sales_order_products GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
-        conn.execute(
-            "INSERT INTO sales_categories (category, day, currency, orders, units, revenue, discounts, cost)"
-            " SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue), sum(discounts),"
-            " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
-        conn.execute(
-            "INSERT INTO sales_shipped (order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel,"
-            f" salesperson, product_id, units, revenue, cost, counts_order, prev_at) SELECT * FROM ({q['shipped']()})"
-            " ORDER BY shipped_at, shipment_id, line_id")
-        conn.execute(
-            "INSERT INTO sales_collected (payment_id, order_id, paid_at, currency, customer_id, channel, salesperson,"
-            f" amount) SELECT * FROM ({q['collected']()}) ORDER BY paid_at, payment_id")
+        for table, sql in _sources(q).items():
+            conn.execute(f"INSERT INTO {table} ({_COLUMNS[table]}) {sql}")
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _TABLES}
@@ -277,35 +287,14 @@ def check(conn: sqlite3.Connection) -> list[str]:
         return []
     q = _sql()
     fix = " (run 'salescrm db rebuild-summaries')"
-    fresh = {
-        "sales_orders": ("order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
-                         _order_rows_sql(q, "1")),
-        "sales_order_products": ("order_id, product_id, day, currency, category, units, revenue, discounts, cost",
-                                 _order_product_rows_sql(q, "1")),
-        "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
-                          " product_id, units, revenue, cost, counts_order, prev_at",
-                          f"SELECT * FROM ({q['shipped']()})"),
-        "sales_collected": ("payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
-                            f"SELECT * FROM ({q['collected']()})"),
-        # the totals against the rows they add up (which are checked above)
-        "sales_days": ("day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
-                       "SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
-                       " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"),
-        "sales_customers": ("customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day",
-                            "SELECT customer_id, currency, count(*), sum(units), sum(revenue), sum(discounts),"
-                            " sum(cost), min(day), max(day) FROM sales_orders GROUP BY 1, 2"),
-        "sales_products": ("product_id, day, currency, orders, units, revenue, discounts, cost",
-                           "SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts),"
-                           " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
-        "sales_categories": ("category, day, currency, orders, units, revenue, discounts, cost",
-                             "SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue),"
-                             " sum(discounts), sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
-    }
     problems: list[str] = []
-    for table, (names, sql) in fresh.items():  # table names from this fixed list
+    # each table against its fresh computation (the totals against the
+    # per-order rows they add up, which are checked before them)
+    for table, sql in _sources(q).items():  # table names from this fixed list
+        names = _COLUMNS[table]
         # each row that is not in both (rows are unique on their key): the fresh side computed once
-        n = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {names} FROM {table} UNION ALL {sql})"
-                         f" GROUP BY {names} HAVING count(*) <> 2)").fetchone()[0]
+        n = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {names} FROM {table} UNION ALL"
+                         f" SELECT * FROM ({sql})) GROUP BY {names} HAVING count(*) <> 2)").fetchone()[0]
         if n:
             problems.append(f"sales summary: {n} {table} row(s) differ from the orders{fix}")
     return problems
