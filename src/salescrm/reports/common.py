@@ -824,18 +824,28 @@ def collected_source(conn: sqlite3.Connection, *, hint: bool = False) -> str:
             f" JOIN orders o ON o.id = p2.order_id WHERE +o.status IN ({BOOKED_SQL}))")
 
 
+def period_windows(conn: sqlite3.Connection, rng: Range, unit: str | None,
+                   basis: str = "booked") -> list[tuple[date, date, date]]:
+    """(period start, first day, last day) of each ``unit`` period over the
+    range, clipped to it, an open end taken from the data; one window for
+    ``unit`` None; none without data.  For the reports that run one range
+    query per period."""
+    span = data_span(conn, basis)
+    if span is None:
+        return []
+    first, last = rng.start or span[0], rng.end or span[1]
+    if first > last:
+        return []
+    if unit is None:
+        return [(first, first, last)]
+    return [(b, max(b, first), min(next_bucket(b, unit) - timedelta(days=1), last))
+            for b in buckets(first, last, unit)]
+
+
 def _collected_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -> dict[tuple, Measures]:
     """Payments per period, one range query per period on paid_at: the
     period's local days become UTC instants, so no row needs a date
     conversion and nothing is sorted."""
-    rng = spec.range
-    span = data_span(conn, "collected")
-    if span is None:
-        return {}
-    first = rng.start or span[0]
-    last = rng.end or span[1]
-    if first > last:
-        return {}
     where, params = filter_sql(spec.filters)
     join = " JOIN customers c ON c.id = o.customer_id" if spec.filters.region else ""
     sql = (f"SELECT count(DISTINCT o.id), coalesce(sum(o.amount_cents), 0)"
@@ -843,10 +853,7 @@ def _collected_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None)
            f" WHERE o.paid_at >= ? AND o.paid_at < ?"
            + "".join(" AND " + w for w in where))
     out: dict[tuple, Measures] = {}
-    starts = buckets(first, last, unit) if unit else [first]
-    for b in starts:
-        lo = max(b, first)
-        hi = min(next_bucket(b, unit) - timedelta(days=1), last) if unit else last
+    for b, lo, hi in period_windows(conn, spec.range, unit, "collected"):
         n, total = conn.execute(sql, [utc_bound(lo), utc_bound(hi, days=1), *params]).fetchone()
         if n or total:
             out[(b,) if unit else ()] = Measures(orders=n, units=None, revenue=total, discounts=None, cost=None)
@@ -857,16 +864,6 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
     """The shipped basis per period from the shipment-line summary, one
     range query per period on its time key (the period's local days as UTC
     instants): no date conversion per row and no sort."""
-    rng = spec.range
-    span = data_span(conn, "shipped")
-    # with no period the answer is one row, empty sums included (as the line query gives)
-    nothing: dict[tuple, Measures] = {} if unit else {(): Measures(0, None, None, None, None)}
-    if span is None:
-        return nothing
-    first = rng.start or span[0]
-    last = rng.end or span[1]
-    if first > last:
-        return nothing
     where, params = filter_sql(spec.filters, o="f", p="p")
     join = (" JOIN customers c ON c.id = f.customer_id" if spec.filters.region else "") + \
         (" JOIN products p ON p.id = f.product_id" if spec.filters.category else "")
@@ -878,13 +875,12 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
            f" sum(f.revenue), sum(f.cost) FROM sales_shipped f{join} WHERE f.shipped_at >= ?1 AND f.shipped_at < ?2"
            + "".join(" AND " + w for w in where))
     out: dict[tuple, Measures] = {}
-    for b in buckets(first, last, unit) if unit else [first]:
-        lo = max(b, first)
-        hi = min(next_bucket(b, unit) - timedelta(days=1), last) if unit else last
+    for b, lo, hi in period_windows(conn, spec.range, unit, "shipped"):
         n, units, revenue, cost = conn.execute(sql, [utc_bound(lo), utc_bound(hi, days=1), *params]).fetchone()
         if n:
             out[(b,) if unit else ()] = Measures(orders=n, units=units, revenue=revenue, discounts=None, cost=cost)
-    return out or nothing
+    # with no period the answer is one row, empty sums included (as the line query gives)
+    return out or ({} if unit else {(): Measures(0, None, None, None, None)})
 
 
 def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, date] | None:

@@ -34,6 +34,7 @@ from salescrm.reports.common import (
     order_revenue_sql,
     parse_sort,
     pct,
+    period_windows,
     sort_rows,
 )
 
@@ -225,13 +226,9 @@ def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str)
     their first booked order ever (the first entry of the customer index);
     new when that day is in the period.  Per period: (new, returning, new
     revenue, returning revenue, new orders, returning orders)."""
-    from salescrm.reports.common import data_span
-
-    span = data_span(conn)
-    if span is None:
+    windows = period_windows(conn, spec.range, unit)
+    if not windows:
         return {}
-    first_day = spec.range.start or span[0]
-    last_day = spec.range.end or span[1]
     where, params = filter_sql(spec.filters, o="s")
     join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
     new = "f >= ?1"  # ?1: the period's first day, ?2 and ?3: its days within the range
@@ -245,11 +242,9 @@ def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str)
            + "".join(" AND " + w for w in where) + " GROUP BY s.customer_id)")
     f = spec.filters
     if f.currency and not (f.channel or f.salesperson or f.customer or f.region):
-        return _new_vs_returning_from_totals(conn, f.currency, first_day, last_day, unit)
+        return _new_vs_returning_from_totals(conn, f.currency, windows, unit)
     got: dict[date, tuple] = {}
-    for start in buckets(first_day, last_day, unit):
-        lo = max(start, first_day)
-        hi = min(next_bucket(start, unit) - timedelta(days=1), last_day)
+    for start, lo, hi in windows:
         customers, n_new, r_new, r_ret, o_new, o_ret = conn.execute(
             sql, [start.isoformat(), lo.isoformat(), hi.isoformat(), *params]).fetchone()
         if customers:
@@ -257,15 +252,15 @@ def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str)
     return got
 
 
-def _new_vs_returning_from_totals(conn: sqlite3.Connection, currency: str, first_day: date, last_day: date,
-                                  unit: str) -> dict[date, tuple]:
+def _new_vs_returning_from_totals(conn: sqlite3.Connection, currency: str,
+                                  windows: list[tuple[date, date, date]], unit: str) -> dict[date, tuple]:
     """The same figures when only the currency filters: the period's
     customers counted over its days, its orders and revenue from the daily
     totals, the new customers from each customer's first order ever
     (``sales_customers``) and their orders in the period off the customer
     index; returning = the rest."""
     firsts: dict[date, list[int]] = {}
-    earliest = bucket_start_of(first_day, unit)  # new in a period cut by --from: first order from its start
+    earliest, last_day = windows[0][0], windows[-1][2]  # new in a period cut by --from: first order from its start
     for cid, first in conn.execute("SELECT customer_id, min(first_day) FROM sales_customers GROUP BY customer_id"):
         day = date.fromisoformat(first)
         if earliest <= day <= last_day:
@@ -275,9 +270,7 @@ def _new_vs_returning_from_totals(conn: sqlite3.Connection, currency: str, first
     totals = ("SELECT coalesce(sum(orders), 0), coalesce(sum(revenue), 0) FROM sales_days"
               " WHERE day >= ? AND day <= ? AND currency = ?")
     got: dict[date, tuple] = {}
-    for start in buckets(first_day, last_day, unit):
-        lo = max(start, first_day)
-        hi = min(next_bucket(start, unit) - timedelta(days=1), last_day)
+    for start, lo, hi in windows:
         span = (lo.isoformat(), hi.isoformat(), currency)
         customers = conn.execute(active, span).fetchone()[0]
         if not customers:

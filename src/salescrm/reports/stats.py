@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from array import array
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -38,14 +38,12 @@ from salescrm.reports.common import (
     Spec,
     bucket_label,
     bucket_sql,
-    buckets,
     customer_names,
-    data_span,
     filter_sql,
     line_revenue_sql,
     lookup,
-    next_bucket,
     order_revenue_sql,
+    period_windows,
 )
 
 FIELDS = ("order_value", "line_value", "quantity", "margin")
@@ -127,13 +125,7 @@ def _value_rows(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None
             (f.currency,))
         return
     if by in PERIODS and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
-        span = data_span(conn)
-        if span is None:
-            return
-        first, last = spec.range.start or span[0], spec.range.end or span[1]
-        for start in buckets(first, last, by):
-            lo = max(start, first)
-            hi = min(next_bucket(start, by) - timedelta(days=1), last)
+        for start, lo, hi in period_windows(conn, spec.range, by):
             facts, params = _order_facts(Spec(spec.basis, Range(lo, hi), spec.filters), field, None)
             for row in conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
                                     f" GROUP BY v ORDER BY v", params):
