@@ -653,8 +653,8 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
         sql = ("SELECT customer_id, sum(orders), sum(units), sum(revenue), sum(discounts), sum(cost)"
                " FROM sales_customers" + (" WHERE currency = ?" if f.currency else "") + " GROUP BY customer_id")
         return conn.execute(sql, [f.currency] if f.currency else []).fetchall()
-    table, alias = {"days": ("sales_days", "s"), "orders": ("sales_orders", "s"),
-                    "products": ("sales_products", "s"), "categories": ("sales_categories", "s")}[source]
+    table = {"days": "sales_days", "orders": "sales_orders", "products": "sales_products",
+             "categories": "sales_categories"}[source]
     where: list[str] = ["s.day >= ?"]
     params: list[Any] = [rng.start.isoformat() if rng.start else ""]
     if rng.end:
@@ -698,7 +698,7 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
     keys += [col[d] for d in others]
     count = "count(*)" if source == "orders" else "coalesce(sum(s.orders), 0)"
     sql = (f"SELECT {''.join(k + ', ' for k in keys)}{count}, sum(s.units), sum(s.revenue), sum(s.discounts),"
-           f" sum(s.cost) FROM {table} {alias}{join} WHERE " + " AND ".join(where)
+           f" sum(s.cost) FROM {table} s{join} WHERE " + " AND ".join(where)
            + (f" GROUP BY {', '.join(keys)}" if keys else ""))
     return conn.execute(sql, params).fetchall()
 
