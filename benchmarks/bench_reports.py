@@ -353,6 +353,17 @@ REPORTS: list[tuple[str, list[str]]] = [
 ]
 
 
+def baseline(runs: int) -> float:
+    """Median wall seconds of ``python -c "import typer"``: a process start
+    and the CLI framework, what every report run pays before its work."""
+    times = []
+    for _ in range(max(runs, 3)):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import typer"], check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def time_report(db_path: Path, args: list[str], runs: int) -> tuple[float, float, float, int]:
     """Median wall seconds, median CPU seconds (user + system of the child:
     what the report costs, whatever else the machine is doing), peak child
@@ -409,7 +420,11 @@ def main() -> int:
         info = build(ns.db, orders=ns.orders)
         print("built: " + ", ".join(f"{k}={v:,}" for k, v in info.items()), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-    print(f"{'report':40} {'wall s':>7} {'cpu s':>7} {'peak MB':>8}")
+    # The host's speed drifts: a baseline timed in the same run (before and
+    # after) tells a slow machine from a slow report.
+    base_before = baseline(ns.runs)
+    print(f"baseline (python -c 'import typer', median of {ns.runs}): {base_before:.3f} s", flush=True)
+    print(f"{'report':40} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'x base':>7}")
     worst_t = worst_c = worst_m = 0.0
     failures = 0
     for name, args in REPORTS:
@@ -420,9 +435,10 @@ def main() -> int:
         worst_t, worst_c, worst_m = max(worst_t, t), max(worst_c, cpu), max(worst_m, mem)
         failures += code != 0
         flag = "" if t < 2 and mem < 200 and code == 0 else "  <-- over goal" if code == 0 else "  <-- failed"
-        print(f"{name:40} {t:7.2f} {cpu:7.2f} {mem:8.0f}{flag}", flush=True)
+        print(f"{name:40} {t:7.2f} {cpu:7.2f} {mem:8.0f} {t / base_before:7.1f}{flag}", flush=True)
     # The children's peak as the kernel saw it, across all of them.
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"baseline again at the end: {baseline(ns.runs):.3f} s")
     print(f"slowest median: wall {worst_t:.2f} s, cpu {worst_c:.2f} s; peak memory {worst_m:.0f} MB "
           f"(getrusage children: {child_peak:.0f} MB); load average now {os.getloadavg()[0]:.1f}")
     if tmpdir and not ns.keep:
