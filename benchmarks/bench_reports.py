@@ -16,30 +16,30 @@ once at the end of the load, as an upgrade would; the marking triggers are
 dropped while loading.
 
 Last run (2 vCPU VM shared with other work, Python 3.11, SQLite 3.40.1,
-load average 1.0-1.1, median of 3 per report; database 1.82 GB of which
-the summaries ~0.8 GB; build 159 s of which the summaries 91 s).  This
-host's speed drifts: the same code ran 30-50% faster in a quiet moment.
-Peak memory of any report 88 MB.
+load average 0.8-1.0, median of 3 per report; baseline ``python -c
+"import typer"`` 0.139 s at the start and 0.129 s at the end; database
+1.82 GB of which the summaries ~0.8 GB; build 160 s of which the summaries
+96 s).  Peak memory of any report 88 MB.  The figure in brackets is the
+ratio to the baseline.
 
-Under 2 s (39 of 42): every sales report on the booked basis (all history
-by month 0.50 s, by year 0.36, by product 0.98, by customer 1.07; windows
-0.30-1.05), shipped basis this year 0.88 and over all history by month
-1.67, collected over all history 1.21, customers over all history: top
-0.67, inactive 0.51, RFM 1.51, ABC 1.19, new vs returning 1.10 (measured
-after this run, median of 3; 2.61 in it, before its last change),
-next-customers 1.11; new vs returning this year 1.20, every order report
-(funnel over all history 1.74, open 0.70, cycle 0.95, ageing 0.76),
-inventory 0.97, stats over 90 days 0.85-1.57 and of order values over all
-history 1.04, forecast 1.20, reorder 1.35, dashboard 1.15.
+Under 2 s (38 of 42): every sales report on the booked basis (all history
+by month 0.51 s (3.7x), by year 0.48, by product 1.33 (9.6x), by customer
+1.23 (8.9x); windows 0.46-1.21), shipped basis this year 1.06, collected
+over all history 1.34, customers over all history: top 0.73, inactive
+0.58, RFM 1.31, ABC 0.99, new vs returning 1.56 (11.2x), next-customers
+1.25; every order report (funnel over all history 1.79, 12.9x), inventory
+0.99, stats over 90 days 0.78-1.70 and of order values over all history
+1.11, forecast 1.36, reorder 1.23, dashboard 1.38.
 
-Over: the shipped basis by product over all history 5.38 s (every
+Over: the shipped basis over all history by month 2.15 s (15.4x; 1.55-1.94
+in three earlier runs of the same code) and by product 6.04 (43x: every
 shipment line grouped by product), and two distribution statistics over
-all history that must look at every value: margin by month 3.52, line
-value over all 3M lines 8.86.
+all history that must look at every value: margin by month 4.00 (29x),
+line value over all 3M lines 9.98 (72x).
 
 Before the summaries, on the same host: all-history sales by month 3.9 s,
 by product 6.8 s, by customer 4.7 s, shipped this year 7.8 s, RFM 2.4 s,
-inactive 1.9 s, stats of order values 2.5 s.
+inactive 1.9 s, stats of order values 2.5 s, new vs returning 2.6 s.
 """
 
 from __future__ import annotations
