@@ -265,8 +265,9 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     assert "sales_products row(s) differ" in bad.stdout and "db rebuild-summaries" in bad.stdout
     assert "sales_collected row(s) differ" in bad.stdout
     rows = run.csv("--db", path, "db", "rebuild-summaries")
-    assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_days",
-                                          "sales_products", "sales_categories", "sales_shipped", "sales_collected"}
+    assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_lines",
+                                          "sales_days", "sales_products", "sales_categories", "sales_shipped",
+                                          "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 
@@ -314,7 +315,9 @@ def test_stats_agree_with_and_without_summaries(history, monkeypatch):
     cases = [("order_value", None, common.Range()), ("margin", "month", common.Range()),
              ("order_value", "week", common.Range(date(2025, 11, 15), date(2026, 1, 20))),
              ("margin", "customer", common.Range()), ("line_value", "category", common.Range()),
-             ("order_value", "region", common.Range(date(2025, 12, 1), None))]
+             ("order_value", "region", common.Range(date(2025, 12, 1), None)),
+             ("line_value", None, common.Range()), ("quantity", None, common.Range()),
+             ("order_value", "year", common.Range()), ("margin", "quarter", common.Range(None, date(2026, 1, 10)))]
 
     def run_all():
         return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history)), field, by).rows
@@ -322,6 +325,9 @@ def test_stats_agree_with_and_without_summaries(history, monkeypatch):
 
     fast = run_all()
     assert all(fast)
+    # periods too long to list their values are grouped by value in SQL
+    monkeypatch.setattr(stats, "_LISTED", 3)
+    assert run_all() == fast
     monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
     assert fast == run_all()
 
@@ -334,3 +340,24 @@ def test_totals_damaged_by_hand_are_mended_not_a_reason_to_refuse_a_write(tmp_pa
     conn.execute("UPDATE sales_days SET orders = orders + 5")
     _tx(conn, orders.cancel, ref)  # the difference would take away more than is there
     _assert_current(conn)
+
+
+@pytest.mark.parametrize("listed", [1_000, 1])
+def test_stats_extremes_name_the_lowest_and_highest_order_among_ties(tmp_path, monkeypatch, listed):
+    """Equal values at both ends of a month: the minimum names the first
+    order holding it, the maximum the last, whichever way the values are read."""
+    from salescrm.reports import stats
+
+    monkeypatch.setattr(stats, "_LISTED", listed)
+    conn = _shop(tmp_path / "shop.db")
+    refs = []
+    for lines in (["POT:1"], ["TEA:1"], ["MUG:1"], ["TEA:1"], ["POT:1"], ["TEA:2"]):
+        ref = _tx(conn, orders.create, customer="bob@example.com", lines=lines, order_date="2026-03-05").number
+        _tx(conn, orders.confirm, ref)
+        refs.append(ref)
+    _assert_current(conn)
+    for field in ("order_value", "margin"):
+        (row,) = stats.stats(conn, common.Spec("booked", common.Range(), common.resolve_filters(conn)), field,
+                             "month").rows
+        assert (row["min_order"], row["max_order"]) == (refs[1], refs[4]), field
+        assert row["count"] == 6

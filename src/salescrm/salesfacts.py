@@ -4,9 +4,10 @@ changes the orders.
 Triggers (migration m0005) mark every order a write touches in
 ``sales_dirty_orders``.  ``refresh`` runs in ``db.write_tx`` just before
 COMMIT: it recomputes the marked orders' rows with the reports' own SQL
-(``reports.common``): one row per booked order (``sales_orders``) and
-the customers' all-time totals (``sales_customers``), one per order and product (``sales_order_products``), per shipment line
-(``sales_shipped``) and per payment (``sales_collected``); and it moves the
+(``reports.common``): one row per booked order (``sales_orders``) and the
+customers' all-time totals (``sales_customers``), one per order and product
+(``sales_order_products``), per line (``sales_lines``, m0007), per shipment
+line (``sales_shipped``) and per payment (``sales_collected``); and it moves the
 per-product, per-category and per-day totals (``sales_products``,
 ``sales_categories``, ``sales_days``) by the difference between each
 order's old and new rows.  So a summary row is always the sum of the
@@ -83,6 +84,7 @@ def _sql() -> dict[str, Any]:
     kept = "(l.qty - l.returned_qty)"
     return {
         "booked": f"o.status IN ({BOOKED_SQL})",
+        "line_value": line_revenue_sql(),
         "values": (f"sum({kept}), sum({line_revenue_sql()}), sum({line_discount_sql()}),"
                    f" sum({kept} * l.unit_cost)"),
         "shipped": shipped_rows_sql,
@@ -99,6 +101,12 @@ def _order_product_rows_sql(q: dict[str, Any], where: str) -> str:
     return (f"SELECT o.id, l.product_id, o.order_date, o.currency, coalesce(p.category, ''), {q['values']}"
             f" FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id"
             f" WHERE {where} AND {q['booked']} GROUP BY o.id, l.product_id")
+
+
+def _line_rows_sql(q: dict[str, Any], where: str) -> str:
+    return (f"SELECT o.id, l.line_no, o.order_date, o.currency, {q['line_value']}, l.qty - l.returned_qty"
+            f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {where} AND {q['booked']}"
+            " AND l.qty > l.returned_qty ORDER BY o.id, l.line_no")
 
 
 def _replace_rows(conn: sqlite3.Connection, order_ids: Sequence[int], table: str, key: tuple[str, ...],
@@ -198,7 +206,10 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
                     c[i] += v
             for (_oid, cat, day, cur), v in per_category.items():
                 _add(categories, (cat, day, cur), sign, v)
-        # the shipped and collected bases: their own rows, read without totals
+        # each line's value and kept units (report stats), the shipped and
+        # collected bases: their own rows, read without totals
+        _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"), ("day", "currency", "value", "qty"),
+                      _line_rows_sql(q, f"o.id IN ({ph})"))
         _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
                        "revenue", "cost", "counts_order", "prev_at"),
@@ -232,6 +243,7 @@ _COLUMNS = {
     "sales_orders": "order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
     "sales_customers": "customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day",
     "sales_order_products": "order_id, product_id, day, currency, category, units, revenue, discounts, cost",
+    "sales_lines": "order_id, line_no, day, currency, value, qty",
     "sales_days": "day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
     "sales_products": "product_id, day, currency, orders, units, revenue, discounts, cost",
     "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",
@@ -250,6 +262,7 @@ def _sources(q: dict[str, Any]) -> dict[str, str]:
         "sales_orders": _order_rows_sql(q, "1"),
         "sales_customers": _customer_rows_sql(),
         "sales_order_products": _order_product_rows_sql(q, "1"),
+        "sales_lines": _line_rows_sql(q, "1"),
         "sales_days": ("SELECT day, currency, channel, coalesce(salesperson, ''), count(*), sum(units), sum(revenue),"
                        " sum(discounts), sum(cost) FROM sales_orders GROUP BY 1, 2, 3, 4"),
         "sales_products": ("SELECT product_id, day, currency, count(*), sum(units), sum(revenue), sum(discounts),"

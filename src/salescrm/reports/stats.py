@@ -11,21 +11,27 @@ default); money percentiles and means are rounded half-up to the cent; the
 standard deviation is the sample one (n - 1).
 
 The values are computed in SQL (an order's value from the per-order
-summary when it is current, see ``salescrm.salesfacts``) and grouped there
-by distinct value (far fewer than the values: prices repeat), each with its
-count and the first and last order and line holding it.  From those rows,
-in value order: count, sum and sum of squares as exact integers, the values
-at the percentile ranks, and the extremes (ties: the lowest order and line
-for the minimum, the highest for the maximum).
+summary, a line's from the per-line one, when they are current: see
+``salescrm.salesfacts``).  Over all history the values are read in order
+off an index, grouped by distinct value as they stream (prices repeat).  By
+period, each period's values come back in one row (no sort in SQL) and are
+sorted here; a period too long to hold as a list is grouped by value in SQL
+instead.  Otherwise SQL groups by group and distinct value, each with its
+count and the first and last order and line holding it.  Then, in value
+order: count, sum and sum of squares as exact integers, the values at the
+percentile ranks, and the extremes (ties: the lowest order and line for the
+minimum, the highest for the maximum).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from array import array
 from collections.abc import Iterator
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import mul
 from typing import Any
 
 from salescrm.errors import UsageError
@@ -110,30 +116,89 @@ def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
 
 
 def _value_rows(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, key: str) -> Iterator[tuple]:
-    """(group, value, count, first key, last key) in group and value order.
-    Order fields by period from the per-order summary: one query per period
-    over its days (small sorts, not one of every order)."""
+    """(group, value, count, first key, last key) in group and value order."""
     from salescrm import salesfacts
 
     f, rng = spec.filters, spec.range
-    if (field == "order_value" and by is None and f.currency and not (f.category or f.channel or f.salesperson
+    if (field != "margin" and by is None and f.currency and not (f.category or f.channel or f.salesperson
             or f.customer or f.region or rng.start or rng.end) and salesfacts.ready(conn)):
-        # every order's value, in value order off its index: grouped as it streams
+        # all history: every value in value order off its index, grouped as it streams (no sort)
+        table, col, index, line = {
+            "order_value": ("sales_orders", "revenue", "sales_orders_value", "0"),
+            "line_value": ("sales_lines", "value", "sales_lines_value", "line_no"),
+            "quantity": ("sales_lines", "qty", "sales_lines_qty", "line_no")}[field]
+        k = f"order_id * 1048576 + {line}"
         yield from conn.execute(
-            "SELECT x'00', revenue, count(*), min(order_id) * 1048576, max(order_id) * 1048576"
-            " FROM sales_orders INDEXED BY sales_orders_value WHERE currency = ? GROUP BY revenue ORDER BY revenue",
-            (f.currency,))
-        return
-    if by in PERIODS and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
-        for start, lo, hi in period_windows(conn, spec.range, by):
-            facts, params = _order_facts(Spec(spec.basis, Range(lo, hi), spec.filters), field, None)
-            for row in conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
-                                    f" GROUP BY v ORDER BY v", params):
-                yield (start.isoformat(), *row)
+            f"SELECT x'00', {col}, count(*), min({k}), max({k}) FROM {table} INDEXED BY {index}"
+            f" WHERE currency = ? GROUP BY {col} ORDER BY {col}", (f.currency,))
         return
     facts, params = _filter_params(conn, spec, field, by)
     yield from conn.execute(f"SELECT g, v, count(*), min({key}), max({key}) FROM ({facts}) GROUP BY g, v"
                             f" ORDER BY g, v", params)
+
+
+def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None,
+                   key: str) -> Iterator[tuple]:
+    """Each group's values in order, one group at a time: (group, values,
+    counts, first key, last key), where ``values`` are distinct with their
+    ``counts``, or every value (``counts`` None); the keys are the (order,
+    line) holding the minimum (the lowest such) and the maximum (the highest).
+
+    Order fields by period from the per-order summary run one query per
+    period over its days, which hands over the period's values and keys as
+    two lists (no sort in SQL, no row per value); otherwise SQL groups by
+    distinct value (prices repeat) in group and value order."""
+    from salescrm import salesfacts
+
+    if by in PERIODS and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
+        for start, lo, hi in period_windows(conn, spec.range, by):
+            facts, params = _order_facts(Spec(spec.basis, Range(lo, hi), spec.filters), field, None)
+            at_most = conn.execute("SELECT sum(orders) FROM sales_days WHERE day >= ? AND day <= ?",
+                                   (lo.isoformat(), hi.isoformat())).fetchone()[0] or 0
+            if at_most > _LISTED:  # a long period: grouped by value in SQL (memory bounded by the distinct values)
+                rows = conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
+                                    f" GROUP BY v ORDER BY v", params).fetchall()
+                if rows:
+                    values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
+                    yield start.isoformat(), values, counts, rows[0][2], rows[-1][3]
+                continue
+            vs, ks = conn.execute(f"SELECT group_concat(v), group_concat({key}) FROM ({facts})", params).fetchone()
+            if vs is None:
+                continue
+            values, keys = list(map(int, vs.split(","))), ks.split(",")  # (only the extremes' keys are read)
+            del vs, ks
+            ends = []
+            for v, pick in ((min(values), min), (max(values), max)):
+                at, holders = -1, []
+                with contextlib.suppress(ValueError):
+                    while True:
+                        at = values.index(v, at + 1)
+                        holders.append(int(keys[at]))
+                ends.append(pick(holders))
+            del keys
+            values.sort()
+            yield start.isoformat(), values, None, ends[0], ends[1]
+        return
+    current: Any = _NOTHING
+    values = counts = array("q")
+    k_lo = k_hi = 0
+    for g, v, n_v, lo_k, hi_k in _value_rows(conn, spec, field, by, key):
+        if g != current:
+            if current is not _NOTHING:
+                yield current, values, counts, k_lo, k_hi
+            current, values, counts, k_lo = g, array("q"), array("q"), lo_k
+        values.append(v)
+        counts.append(n_v)
+        k_hi = hi_k
+    if current is not _NOTHING:
+        yield current, values, counts, k_lo, k_hi
+
+
+_NOTHING = object()
+#: A period with at most this many orders hands over every value (a list of
+#: Python integers, ~100 bytes each while it is read); a longer one is grouped
+#: by value in SQL.
+_LISTED = 250_000
 
 
 def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
@@ -171,44 +236,37 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     if by is not None and by not in GROUPS:
         raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
     money = field != "quantity"
-    # One grouped pass in SQL: a row per group and distinct value (prices
-    # repeat: 1M orders have ~90k distinct values) with its count and the
-    # first and last (order, line) holding it; in value order.  Sums, sums of
-    # squares (exact integers), percentile ranks and extremes follow here.
+    # Per group, its values in order (see ``_distributions``): count, sum
+    # and sum of squares as exact integers, the values at the percentile
+    # ranks, and the extremes with the (order, line) holding them.
     key = "oid * 1048576 + coalesce(line_no, 0)"  # (order, line) in one sortable integer
     agg: dict[Any, tuple] = {}
     picked: dict[Any, dict[int, tuple]] = {}
-    # per group: its distinct values and their counts (two flat integer
-    # arrays: 16 bytes a distinct value), moments, and the (order, line) at
-    # each end
-    groups: dict[Any, list] = {}
-    for g, v, n_v, k_lo, k_hi in _value_rows(conn, spec, field, by, key):
-        st = groups.get(g)
-        if st is None:
-            st = groups[g] = [array("q"), array("q"), 0, 0, 0, k_lo, k_hi]
-        st[0].append(v)
-        st[1].append(n_v)
-        st[2] += n_v
-        st[3] += v * n_v
-        st[4] += v * v * n_v
-        st[6] = k_hi
-    for g, (values, counts, n, total, sumsq, k_lo, k_hi) in groups.items():
-        wanted = sorted({r for _, pc in PERCENTILES for r in ((n - 1) * pc // 100, min((n - 1) * pc // 100 + 1, n - 1))})
+    for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key):
+        if counts is None:
+            n, total, sumsq = len(values), sum(values), sum(map(mul, values, values))
+        else:
+            n, total = sum(counts), sum(map(mul, values, counts))
+            sumsq = sum(map(mul, map(mul, values, values), counts))
+        wanted = sorted({r for _, pc in PERCENTILES
+                         for r in ((n - 1) * pc // 100, min((n - 1) * pc // 100 + 1, n - 1))})
         got: dict[int, tuple] = {}
-        seen = i = 0
-        for v, c in zip(values, counts):
-            seen += c
-            while i < len(wanted) and wanted[i] < seen:
-                got[wanted[i]] = (v, None, None, None)
-                i += 1
-            if i == len(wanted):
-                break
+        if counts is None:
+            got.update((r, (values[r], None, None, None)) for r in wanted)
+        else:
+            seen = i = 0
+            for v, c in zip(values, counts):
+                seen += c
+                while i < len(wanted) and wanted[i] < seen:
+                    got[wanted[i]] = (v, None, None, None)
+                    i += 1
+                if i == len(wanted):
+                    break
         v_lo, v_hi = values[0], values[-1]
         got[0] = (v_lo, k_lo >> 20, (k_lo & 1048575) or None, None)
         got[n - 1] = (v_hi, k_hi >> 20, (k_hi & 1048575) or None, None)
         picked[g] = got
         agg[g] = (n, total, v_lo, v_hi, sumsq)
-    groups.clear()
     extreme_orders = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
     owner = lookup(conn, "orders", "customer_id", extreme_orders)
     for d in picked.values():

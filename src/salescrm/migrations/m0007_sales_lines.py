@@ -1,0 +1,26 @@
+"""One summary row per booked line with kept units (``sales_lines``): its
+booked revenue and kept units, with indexes on each, so that ``report
+stats`` over all history walks the values in order instead of computing and
+sorting three million of them.  Kept current like the other summaries
+(``salescrm.salesfacts``): the triggers of m0005 already mark every order a
+line change touches."""
+
+SQL = """
+CREATE TABLE sales_lines (
+    order_id INTEGER NOT NULL,                  -- orders.id (derived data: no foreign key)
+    line_no  INTEGER NOT NULL,                  -- order_lines.line_no
+    day      TEXT NOT NULL,                     -- orders.order_date
+    currency TEXT NOT NULL,
+    value    INTEGER NOT NULL,                  -- the line's booked revenue (cents)
+    qty      INTEGER NOT NULL,                  -- its kept units
+    CHECK (qty > 0),
+    CHECK (abs(value) < 1000000000000000),     -- signed: a share of an order discount
+    PRIMARY KEY (order_id, line_no)
+) STRICT, WITHOUT ROWID;
+-- (each index also holds the key: order and line number, for the extremes)
+CREATE INDEX sales_lines_value ON sales_lines(currency, value);
+CREATE INDEX sales_lines_qty ON sales_lines(currency, qty);
+
+-- what is here already: computed when this migration commits
+INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM sales_orders;
+"""
