@@ -295,6 +295,34 @@ def test_shipped_and_collected_days_follow_the_local_zone(history, monkeypatch):
         time.tzset()
 
 
+@pytest.mark.parametrize("zone", [None, "Asia/Shanghai", "America/St_Johns"])
+def test_shipped_by_product_off_its_index_agrees_with_the_lines(history, monkeypatch, zone):
+    """Shipped by product over a long range reads the summary's product
+    index: the same figures as the line queries, with the filters it takes
+    and in zones east and west of Greenwich (one half an hour off)."""
+    import time
+
+    monkeypatch.setattr(common, "_PRODUCT_INDEX_FROM_DAYS", 1)  # the history spans months, not years
+    if zone:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+    try:
+        used = 0
+        for fk, rng in itertools.product(
+                [{}, {"category": "tea"}, {"category": "tea,teaware"}, {"currency": "USD"}, {"channel": "online"}],
+                [common.Range(), common.Range(date(2025, 12, 1), None), common.Range(date(2025, 11, 3),
+                                                                                      date(2026, 1, 15))]):
+            spec = common.Spec("shipped", rng, common.resolve_filters(history, **fk))
+            used += common._shipped_by_product(history, spec) is not None
+            assert _agg(history, spec, ["product"], summaries=True, monkeypatch=monkeypatch) == \
+                _agg(history, spec, ["product"], summaries=False, monkeypatch=monkeypatch), (fk, rng)
+        assert used == 12  # every case but the channel filter
+    finally:
+        if zone:
+            monkeypatch.delenv("TZ")
+            time.tzset()
+
+
 def test_plan_attainment_agrees_with_and_without_summaries(history, monkeypatch):
     from salescrm import plans
 

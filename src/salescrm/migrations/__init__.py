@@ -9,5 +9,5 @@ MIGRATIONS = [
     "m0004_plans",
     "m0005_sales_facts",
     "m0006_customer_indexes",
-    "m0007_sales_lines",
+    "m0007_report_summaries",
 ]

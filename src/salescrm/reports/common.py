@@ -587,6 +587,8 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
         if salesfacts.ready(conn):
             return _shipped_by_bucket(conn, spec, periods[0] if periods else None)
     rows = _from_summaries(conn, spec, periods, others) if spec.basis == "booked" else None
+    if rows is None and spec.basis == "shipped" and list(dims) == ["product"]:
+        rows = _shipped_by_product(conn, spec)
     if rows is None:
         rows = _run(conn, spec, keys, dims)
     out: dict[tuple, Measures] = {}
@@ -703,6 +705,62 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
     return conn.execute(sql, params).fetchall()
 
 
+def _shipped_bounds(rng: Range) -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """WHERE terms on ``f.shipped_at`` for a range of local days: the UTC
+    instants a day either side (an index range) and then the exact local
+    day, each with its parameters."""
+    day = local_day_sql("f.shipped_at")
+    bounds: list[str] = []
+    bparams: list[Any] = []
+    days: list[str] = []
+    dparams: list[Any] = []
+    if rng.start:
+        bounds.append("f.shipped_at >= ?")
+        bparams.append(utc_bound(rng.start, days=-1))
+        days.append(f"{day} >= ?")
+        dparams.append(rng.start.isoformat())
+    if rng.end:
+        bounds.append("f.shipped_at < ?")
+        bparams.append(utc_bound(rng.end, days=2))
+        days.append(f"{day} <= ?")
+        dparams.append(rng.end.isoformat())
+    return bounds, bparams, days, dparams
+
+
+#: From this many days a shipped-basis report by product walks the summary's
+#: product index (every shipment line of the currency, already in product and
+#: order order) rather than the range by time and a sort of what it holds.
+_PRODUCT_INDEX_FROM_DAYS = 366
+
+
+def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | None:
+    """The shipped basis by product alone, over a long range or all history,
+    off ``sales_shipped_product``: grouped as it streams, the distinct orders
+    of each product counted in product and order order, so nothing as large
+    as the lines is sorted.  None when it does not apply (other filters, a
+    short range, summaries not current)."""
+    from salescrm import salesfacts
+
+    f, rng = spec.filters, spec.range
+    if f.channel or f.salesperson or f.customer or f.region or not f.currency:
+        return None
+    if rng.start and ((rng.end or date.today()) - rng.start).days < _PRODUCT_INDEX_FROM_DAYS:
+        return None
+    if not salesfacts.ready(conn):
+        return None
+    bounds, bparams, days, dparams = _shipped_bounds(rng)
+    where, params = bounds + days, bparams + dparams
+    join = ""
+    if f.category:
+        join = " JOIN products p ON p.id = f.product_id"
+        where.append(f"p.category IN ({', '.join('?' * len(f.category))})")
+        params += f.category
+    sql = ("SELECT f.product_id, count(DISTINCT f.order_id), sum(f.units), sum(f.revenue), NULL, sum(f.cost)"
+           f" FROM sales_shipped f INDEXED BY sales_shipped_product{join} WHERE f.currency = ?"
+           + "".join(" AND " + w for w in where) + " GROUP BY f.product_id")
+    return conn.execute(sql, [f.currency, *params]).fetchall()
+
+
 def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[str]) -> list[tuple]:
     f = spec.filters
     need_c = "region" in dims or bool(f.region)
@@ -752,20 +810,10 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
     if spec.basis == "shipped":
         from salescrm import salesfacts
 
-        day = local_day_sql("f.shipped_at")
         where, params = filter_sql(f, o="f", p="p")
-        bounds: list[str] = []
-        bparams: list[Any] = []
-        if rng.start:  # the UTC instants around the local days (then the exact local day below)
-            bounds.append("f.shipped_at >= ?")
-            bparams.append(utc_bound(rng.start, days=-1))
-            where.append(f"{day} >= ?")
-            params.append(rng.start.isoformat())
-        if rng.end:
-            bounds.append("f.shipped_at < ?")
-            bparams.append(utc_bound(rng.end, days=2))
-            where.append(f"{day} <= ?")
-            params.append(rng.end.isoformat())
+        bounds, bparams, days, dparams = _shipped_bounds(rng)
+        where += days
+        params += dparams
         if salesfacts.ready(conn):
             source, sparams = "sales_shipped", []
         else:

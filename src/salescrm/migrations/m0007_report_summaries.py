@@ -21,6 +21,11 @@ CREATE TABLE sales_lines (
 CREATE INDEX sales_lines_value ON sales_lines(currency, value);
 CREATE INDEX sales_lines_qty ON sales_lines(currency, qty);
 
+-- the shipped basis by product over a long range: every shipment line of a
+-- currency in product and order order (the distinct orders of each product
+-- counted as they stream, no sort of every line)
+CREATE INDEX sales_shipped_product ON sales_shipped(currency, product_id, order_id, shipped_at, units, revenue, cost);
+
 -- what is here already: computed when this migration commits
 INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM sales_orders;
 """
