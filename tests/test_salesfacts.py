@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -221,7 +221,9 @@ def test_shipping_and_paying_rewrite_no_booked_summary(tmp_path):
     _tx(conn, orders.ship, ref)
     _tx(conn, orders.pay, ref, amount=orders.get(conn, ref)["total_cents"], method="card")
     conn.set_trace_callback(None)
-    assert not [s for s in seen if "INSERT OR REPLACE INTO sales_" in s]
+    # (the shipment moves only the hourly shipped totals)
+    assert [s.split(" (")[0] for s in seen if "INSERT OR REPLACE INTO sales_" in s] == \
+        ["INSERT OR REPLACE INTO sales_shipped_hours"]
     _assert_current(conn)
 
 
@@ -267,7 +269,7 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     rows = run.csv("--db", path, "db", "rebuild-summaries")
     assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_lines",
                                           "sales_days", "sales_products", "sales_categories", "sales_shipped",
-                                          "sales_collected"}
+                                          "sales_shipped_hours", "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 
@@ -277,15 +279,16 @@ def test_many_marked_orders_are_recomputed_set_based(tmp_path, monkeypatch):
     _random_history(conn, random.Random(21), n=25)  # checked after every step
 
 
-def test_shipped_and_collected_days_follow_the_local_zone(history, monkeypatch):
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Asia/Kolkata", "America/St_Johns"])
+def test_shipped_and_collected_days_follow_the_local_zone(history, monkeypatch, zone):
     """The summaries keep UTC instants; the local day is taken when reading,
     so a report run in another zone still agrees with the line queries."""
     import time
 
-    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    monkeypatch.setenv("TZ", zone)
     time.tzset()
     try:
-        for basis, dims in itertools.product(("shipped", "collected"), (["day"], ["month"], ["customer", "week"])):
+        for basis, dims in itertools.product(("shipped", "collected"), ([], ["day"], ["month"], ["customer", "week"])):
             spec = common.Spec(basis, common.Range(date(2025, 12, 1), date(2026, 1, 31)),
                                common.resolve_filters(history))
             assert _agg(history, spec, dims, summaries=True, monkeypatch=monkeypatch) == \
@@ -321,6 +324,43 @@ def test_shipped_by_product_off_its_index_agrees_with_the_lines(history, monkeyp
         if zone:
             monkeypatch.delenv("TZ")
             time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu"])
+def test_shipped_by_period_from_hourly_totals_agrees_with_the_lines(tmp_path, monkeypatch, zone):
+    """The shipped basis per period adds up whole UTC hours and reads the
+    rows of any part hour at either end (zones half or three quarters of an
+    hour off); an order shipped twice in a period counts once, in two
+    periods once in each."""
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        conn = _shop(tmp_path / "shop.db")
+        times = ["2026-03-04T18:10:00Z", "2026-03-04T18:20:00Z", "2026-03-04T18:40:00Z", "2026-03-04T18:59:59Z",
+                 "2026-03-04T03:20:00Z", "2026-03-04T03:45:00Z", "2026-03-31T18:29:59Z", "2026-03-31T18:30:00Z",
+                 "2026-03-31T18:45:00Z", "2026-04-01T02:00:00Z", "2026-03-05T00:00:00Z"]
+        for i, at in enumerate(times):
+            ref = _tx(conn, orders.create, customer="bob@example.com", lines=["TEA:3", "MUG:1"],
+                      order_date="2026-03-01").number
+            _tx(conn, orders.confirm, ref)
+            _tx(conn, orders.ship, ref, lines=[("TEA", 1)], at=at)  # a part now, the rest 1 to 40 hours later
+            later = (datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ") + timedelta(hours=1 + 4 * i)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+            _tx(conn, orders.ship, ref, at=later)
+        _assert_current(conn)
+        compared = 0
+        for dims, rng in itertools.product(([], ["day"], ["week"], ["month"]),
+                                           (common.Range(), common.Range(date(2026, 3, 5), date(2026, 3, 31)))):
+            spec = common.Spec("shipped", rng, common.resolve_filters(conn))
+            fast = _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch)
+            assert fast == _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (dims, rng)
+            compared += len(fast)
+        assert compared >= 15
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_plan_attainment_agrees_with_and_without_summaries(history, monkeypatch):

@@ -33,12 +33,16 @@ _CHUNK = 500
 _REBUILD_AT = 20_000
 #: The totals tables: name -> key columns (each followed by orders, units,
 #: revenue, discounts, cost).
-_TOTALS = {
-    "sales_days": ("day", "currency", "channel", "salesperson"),
-    "sales_products": ("product_id", "day", "currency"),
-    "sales_categories": ("category", "day", "currency"),
-}
 _VALUES = ("orders", "units", "revenue", "discounts", "cost")
+#: The totals tables: name -> (key columns, value columns).  The first value
+#: counts the rows added up (the row goes when it reaches zero), the third is
+#: revenue (signed); the others cannot go below zero.
+_TOTALS = {
+    "sales_days": (("day", "currency", "channel", "salesperson"), _VALUES),
+    "sales_products": (("product_id", "day", "currency"), _VALUES),
+    "sales_categories": (("category", "day", "currency"), _VALUES),
+    "sales_shipped_hours": (("hour", "currency"), ("lines", "firsts", "revenue", "units", "cost")),
+}
 
 
 def _customer_rows_sql(where: str = "1") -> str:
@@ -146,20 +150,20 @@ class _OutOfStep(Exception):
 def _apply(conn: sqlite3.Connection, table: str, deltas: dict[tuple, list[int]]) -> None:
     """Move ``table``'s rows by the deltas (orders, units, revenue,
     discounts, cost); a row whose order count reaches zero goes."""
-    keys = _TOTALS[table]
+    keys, values = _TOTALS[table]
     where = " AND ".join(f"{k} = ?" for k in keys)
     for key, d in deltas.items():
         if not any(d):
             continue
-        row = conn.execute(f"SELECT {', '.join(_VALUES)} FROM {table} WHERE {where}", key).fetchone()
+        row = conn.execute(f"SELECT {', '.join(values)} FROM {table} WHERE {where}", key).fetchone()
         now = [a + b for a, b in zip(row, d)] if row else d
-        if now[0] < 0 or (now[0] == 0 and any(now)) or min(now[1], now[3], now[4]) < 0:
+        if now[0] < 0 or (now[0] == 0 and any(now)) or min(v for i, v in enumerate(now) if i != 2) < 0:
             raise _OutOfStep(f"{table} {key}")
         if now[0] == 0:
             conn.execute(f"DELETE FROM {table} WHERE {where}", key)
         else:
-            conn.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(keys + _VALUES)})"
-                         f" VALUES ({_marks(len(keys) + len(_VALUES))})", (*key, *now))
+            conn.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(keys + values)})"
+                         f" VALUES ({_marks(len(keys) + len(values))})", (*key, *now))
 
 
 def refresh(conn: sqlite3.Connection) -> dict[str, int]:
@@ -175,6 +179,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     days: dict[tuple, list[int]] = {}
     products: dict[tuple, list[int]] = {}
     categories: dict[tuple, list[int]] = {}
+    hours: dict[tuple, list[int]] = {}
     customers: set[int] = set()
     for chunk in _chunks(order_ids):
         ph = _marks(len(chunk))
@@ -210,12 +215,17 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         # collected bases: their own rows, read without totals
         _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"), ("day", "currency", "value", "qty"),
                       _line_rows_sql(q, f"o.id IN ({ph})"))
-        _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
+        old, new = _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
                        "revenue", "cost", "counts_order", "prev_at"),
                       "SELECT shipped_at, shipment_id, line_id, order_id, currency, customer_id, channel,"
                       " salesperson, product_id, units, revenue, cost, counts_order, prev_at"
                       f" FROM ({q['shipped']([f'o.id IN ({ph})'])})")
+        # -> the hourly shipped totals (shipment lines, first lines, revenue, units, cost)
+        for rows, sign in ((old, -1), (new, +1)):
+            for k, r in rows.items():
+                if old.get(k) != new.get(k):
+                    _add(hours, (r[0][:13], r[4]), sign, (r[12], r[10], r[9], r[11]))
         _replace_rows(conn, chunk, "sales_collected", ("paid_at", "payment_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
                       "SELECT paid_at, payment_id, order_id, currency, customer_id, channel, salesperson, amount"
@@ -231,6 +241,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         _apply(conn, "sales_days", days)
         _apply(conn, "sales_products", products)
         _apply(conn, "sales_categories", categories)
+        _apply(conn, "sales_shipped_hours", hours)
     except _OutOfStep:  # damaged by hand: mend everything rather than refuse this write
         rebuild(conn)
         return {"orders": len(order_ids), "rebuilt": 1}
@@ -249,6 +260,7 @@ _COLUMNS = {
     "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",
     "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
                       " product_id, units, revenue, cost, counts_order, prev_at"),
+    "sales_shipped_hours": "hour, currency, lines, firsts, revenue, units, cost",
     "sales_collected": "payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
 }
 _TABLES = tuple(_COLUMNS)
@@ -270,6 +282,8 @@ def _sources(q: dict[str, Any]) -> dict[str, str]:
         "sales_categories": ("SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue),"
                              " sum(discounts), sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
         "sales_shipped": f"SELECT * FROM ({q['shipped']()}) ORDER BY shipped_at, shipment_id, line_id",
+        "sales_shipped_hours": ("SELECT substr(shipped_at, 1, 13), currency, count(*), sum(counts_order),"
+                                " sum(revenue), sum(units), sum(cost) FROM sales_shipped GROUP BY 1, 2"),
         "sales_collected": f"SELECT * FROM ({q['collected']()}) ORDER BY paid_at, payment_id",
     }
 

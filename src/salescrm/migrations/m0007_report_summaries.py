@@ -1,9 +1,13 @@
-"""One summary row per booked line with kept units (``sales_lines``): its
+"""Summaries for the slowest reports on large databases.
+
+One summary row per booked line with kept units (``sales_lines``): its
 booked revenue and kept units, with indexes on each, so that ``report
 stats`` over all history walks the values in order instead of computing and
 sorting three million of them.  Kept current like the other summaries
 (``salescrm.salesfacts``): the triggers of m0005 already mark every order a
-line change touches."""
+line change touches.  The shipped basis gets a covering index by product
+and totals per UTC hour (``sales_shipped_hours``) with an index of the
+shipments that follow an earlier one of the same order."""
 
 SQL = """
 CREATE TABLE sales_lines (
@@ -25,6 +29,25 @@ CREATE INDEX sales_lines_qty ON sales_lines(currency, qty);
 -- currency in product and order order (the distinct orders of each product
 -- counted as they stream, no sort of every line)
 CREATE INDEX sales_shipped_product ON sales_shipped(currency, product_id, order_id, shipped_at, units, revenue, cost);
+
+-- the shipped basis per UTC hour and currency (a period's local days are
+-- whole hours in almost every zone): shipment lines, shipments (their first
+-- lines), revenue, units and cost
+CREATE TABLE sales_shipped_hours (
+    hour     TEXT NOT NULL,                     -- the first 13 characters of shipped_at: '2026-03-05T14'
+    currency TEXT NOT NULL,
+    lines    INTEGER NOT NULL,
+    firsts   INTEGER NOT NULL,                  -- rows of sales_shipped with counts_order = 1
+    revenue  INTEGER NOT NULL,
+    units    INTEGER NOT NULL,
+    cost     INTEGER NOT NULL,
+    CHECK (lines > 0 AND firsts >= 0 AND units >= 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (hour, currency)
+) STRICT, WITHOUT ROWID;
+-- the shipments whose order had shipped before: an order shipped twice in a
+-- period counts once (see reports.common.shipped_rows_sql)
+CREATE INDEX sales_shipped_again ON sales_shipped(prev_at, shipped_at, currency) WHERE prev_at IS NOT NULL;
 
 -- what is here already: computed when this migration commits
 INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM sales_orders;
