@@ -221,9 +221,9 @@ def test_shipping_and_paying_rewrite_no_booked_summary(tmp_path):
     _tx(conn, orders.ship, ref)
     _tx(conn, orders.pay, ref, amount=orders.get(conn, ref)["total_cents"], method="card")
     conn.set_trace_callback(None)
-    # (the shipment moves only the hourly shipped totals)
+    # (the shipment moves only the shipped totals, per hour and per product)
     assert [s.split(" (")[0] for s in seen if "INSERT OR REPLACE INTO sales_" in s] == \
-        ["INSERT OR REPLACE INTO sales_shipped_hours"]
+        ["INSERT OR REPLACE INTO sales_shipped_hours", "INSERT OR REPLACE INTO sales_shipped_products"]
     _assert_current(conn)
 
 
@@ -269,7 +269,7 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     rows = run.csv("--db", path, "db", "rebuild-summaries")
     assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_lines",
                                           "sales_days", "sales_products", "sales_categories", "sales_shipped",
-                                          "sales_shipped_hours", "sales_collected"}
+                                          "sales_shipped_hours", "sales_shipped_products", "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 

@@ -5,9 +5,10 @@ booked revenue and kept units, with indexes on each, so that ``report
 stats`` over all history walks the values in order instead of computing and
 sorting three million of them.  Kept current like the other summaries
 (``salescrm.salesfacts``): the triggers of m0005 already mark every order a
-line change touches.  The shipped basis gets a covering index by product
-and totals per UTC hour (``sales_shipped_hours``) with an index of the
-shipments that follow an earlier one of the same order."""
+line change touches.  The shipped basis gets a covering index by product,
+totals per UTC hour (``sales_shipped_hours``) with an index of the
+shipments that follow an earlier one of the same order, and totals per
+product over all history (``sales_shipped_products``)."""
 
 SQL = """
 CREATE TABLE sales_lines (
@@ -48,6 +49,21 @@ CREATE TABLE sales_shipped_hours (
 -- the shipments whose order had shipped before: an order shipped twice in a
 -- period counts once (see reports.common.shipped_rows_sql)
 CREATE INDEX sales_shipped_again ON sales_shipped(prev_at, shipped_at, currency) WHERE prev_at IS NOT NULL;
+
+-- the shipped basis per product over all history (its orders: the orders with
+-- a shipment of it)
+CREATE TABLE sales_shipped_products (
+    product_id INTEGER NOT NULL,
+    currency   TEXT NOT NULL,
+    orders     INTEGER NOT NULL,
+    units      INTEGER NOT NULL,
+    revenue    INTEGER NOT NULL,
+    lines      INTEGER NOT NULL,                -- shipment lines
+    cost       INTEGER NOT NULL,
+    CHECK (orders > 0 AND units >= 0 AND lines > 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (product_id, currency)
+) STRICT, WITHOUT ROWID;
 
 -- what is here already: computed when this migration commits
 INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM sales_orders;

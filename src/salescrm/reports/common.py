@@ -734,10 +734,11 @@ _PRODUCT_INDEX_FROM_DAYS = 366
 
 
 def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | None:
-    """The shipped basis by product alone, over a long range or all history,
-    off ``sales_shipped_product``: grouped as it streams, the distinct orders
-    of each product counted in product and order order, so nothing as large
-    as the lines is sorted.  None when it does not apply (other filters, a
+    """The shipped basis by product alone: over all history from the
+    products' totals (``sales_shipped_products``); over a long range off the
+    index ``sales_shipped_product``, grouped as it streams, the distinct
+    orders of each product counted in product and order order, so nothing as
+    large as the lines is sorted.  None when it does not apply (other filters, a
     short range, summaries not current)."""
     from salescrm import salesfacts
 
@@ -755,9 +756,13 @@ def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | N
         join = " JOIN products p ON p.id = f.product_id"
         where.append(f"p.category IN ({', '.join('?' * len(f.category))})")
         params += f.category
-    sql = ("SELECT f.product_id, count(DISTINCT f.order_id), sum(f.units), sum(f.revenue), NULL, sum(f.cost)"
-           f" FROM sales_shipped f INDEXED BY sales_shipped_product{join} WHERE f.currency = ?"
-           + "".join(" AND " + w for w in where) + " GROUP BY f.product_id")
+    if not (rng.start or rng.end):  # all history: the products' totals
+        sql = (f"SELECT f.product_id, f.orders, f.units, f.revenue, NULL, f.cost FROM sales_shipped_products f{join}"
+               " WHERE f.currency = ?" + "".join(" AND " + w for w in where))
+    else:
+        sql = ("SELECT f.product_id, count(DISTINCT f.order_id), sum(f.units), sum(f.revenue), NULL, sum(f.cost)"
+               f" FROM sales_shipped f INDEXED BY sales_shipped_product{join} WHERE f.currency = ?"
+               + "".join(" AND " + w for w in where) + " GROUP BY f.product_id")
     return conn.execute(sql, [f.currency, *params]).fetchall()
 
 
