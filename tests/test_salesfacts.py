@@ -385,15 +385,20 @@ def test_stats_agree_with_and_without_summaries(history, monkeypatch):
              ("margin", "customer", common.Range()), ("line_value", "category", common.Range()),
              ("order_value", "region", common.Range(date(2025, 12, 1), None)),
              ("line_value", None, common.Range()), ("quantity", None, common.Range()),
-             ("order_value", "year", common.Range()), ("margin", "quarter", common.Range(None, date(2026, 1, 10)))]
+             ("order_value", "year", common.Range()), ("margin", "quarter", common.Range(None, date(2026, 1, 10))),
+             ("quantity", "product", common.Range(date(2025, 12, 1), None), {"category": "teaware"}),
+             ("line_value", "month", common.Range(), {"channel": "online", "region": "West"}),
+             ("line_value", "region", common.Range(date(2025, 11, 20), date(2026, 1, 31)), {"currency": "USD"})]
 
     def run_all():
-        return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history)), field, by).rows
-                for field, by, rng in cases]
+        return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history, **dict(*fk))),
+                            field, by).rows for field, by, rng, *fk in cases]
 
     fast = run_all()
     assert all(fast)
-    # periods too long to list their values are grouped by value in SQL
+    # periods read in pieces of a few days; periods too long to list are grouped by value in SQL
+    monkeypatch.setattr(stats, "_PIECE", 3)
+    assert run_all() == fast
     monkeypatch.setattr(stats, "_LISTED", 3)
     assert run_all() == fast
     monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
@@ -410,22 +415,25 @@ def test_totals_damaged_by_hand_are_mended_not_a_reason_to_refuse_a_write(tmp_pa
     _assert_current(conn)
 
 
-@pytest.mark.parametrize("listed", [1_000, 1])
-def test_stats_extremes_name_the_lowest_and_highest_order_among_ties(tmp_path, monkeypatch, listed):
+@pytest.mark.parametrize(("listed", "piece"), [(1_000, 1_000), (1_000, 1), (1, 1)])
+def test_stats_extremes_name_the_lowest_and_highest_order_among_ties(tmp_path, monkeypatch, listed, piece):
     """Equal values at both ends of a month: the minimum names the first
     order holding it, the maximum the last, whichever way the values are read."""
     from salescrm.reports import stats
 
     monkeypatch.setattr(stats, "_LISTED", listed)
+    monkeypatch.setattr(stats, "_PIECE", piece)
     conn = _shop(tmp_path / "shop.db")
     refs = []
-    for lines in (["POT:1"], ["TEA:1"], ["MUG:1"], ["TEA:1"], ["POT:1"], ["TEA:2"]):
-        ref = _tx(conn, orders.create, customer="bob@example.com", lines=lines, order_date="2026-03-05").number
+    for i, lines in enumerate((["POT:1"], ["TEA:1"], ["MUG:1"], ["TEA:1"], ["POT:1"], ["TEA:2"])):
+        ref = _tx(conn, orders.create, customer="bob@example.com", lines=lines,
+                  order_date=f"2026-03-{2 + i:02d}").number
         _tx(conn, orders.confirm, ref)
         refs.append(ref)
     _assert_current(conn)
-    for field in ("order_value", "margin"):
+    for field in ("order_value", "margin", "line_value"):
         (row,) = stats.stats(conn, common.Spec("booked", common.Range(), common.resolve_filters(conn)), field,
                              "month").rows
-        assert (row["min_order"], row["max_order"]) == (refs[1], refs[4]), field
+        line = " line 1" if field == "line_value" else ""
+        assert (row["min_order"], row["max_order"]) == (refs[1] + line, refs[4] + line), field
         assert row["count"] == 6

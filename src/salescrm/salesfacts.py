@@ -110,7 +110,8 @@ def _order_product_rows_sql(q: dict[str, Any], where: str) -> str:
 
 
 def _line_rows_sql(q: dict[str, Any], where: str) -> str:
-    return (f"SELECT o.id, l.line_no, o.order_date, o.currency, {q['line_value']}, l.qty - l.returned_qty"
+    return (f"SELECT o.id, l.line_no, o.order_date, o.currency, l.product_id, {q['line_value']},"
+            " l.qty - l.returned_qty"
             f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {where} AND {q['booked']}"
             " AND l.qty > l.returned_qty ORDER BY o.id, l.line_no")
 
@@ -216,7 +217,8 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
                 _add(categories, (cat, day, cur), sign, v)
         # each line's value and kept units (report stats), the shipped and
         # collected bases: their own rows, read without totals
-        _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"), ("day", "currency", "value", "qty"),
+        _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"),
+                      ("day", "currency", "product_id", "value", "qty"),
                       _line_rows_sql(q, f"o.id IN ({ph})"))
         old, new = _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
@@ -272,7 +274,7 @@ _COLUMNS = {
     "sales_orders": "order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
     "sales_customers": "customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day",
     "sales_order_products": "order_id, product_id, day, currency, category, units, revenue, discounts, cost",
-    "sales_lines": "order_id, line_no, day, currency, value, qty",
+    "sales_lines": "order_id, line_no, day, currency, product_id, value, qty",
     "sales_days": "day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
     "sales_products": "product_id, day, currency, orders, units, revenue, discounts, cost",
     "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",
@@ -303,8 +305,9 @@ def _sources(q: dict[str, Any]) -> dict[str, str]:
         "sales_shipped": f"SELECT * FROM ({q['shipped']()}) ORDER BY shipped_at, shipment_id, line_id",
         "sales_shipped_hours": ("SELECT substr(shipped_at, 1, 13), currency, count(*), sum(counts_order),"
                                 " sum(revenue), sum(units), sum(cost) FROM sales_shipped GROUP BY 1, 2"),
-        "sales_shipped_products": ("SELECT product_id, currency, count(DISTINCT order_id), sum(units), sum(revenue),"
-                                   " count(*), sum(cost) FROM sales_shipped INDEXED BY sales_shipped_product"
+        "sales_shipped_products": ("SELECT product_id, currency, count(DISTINCT order_id), sum(units),"
+                                   " sum(revenue), count(*), sum(cost) FROM sales_shipped"
+                                   " INDEXED BY sales_shipped_product"
                                    " GROUP BY product_id, currency"),
         "sales_collected": f"SELECT * FROM ({q['collected']()}) ORDER BY paid_at, payment_id",
     }

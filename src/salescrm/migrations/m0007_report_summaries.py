@@ -16,6 +16,7 @@ CREATE TABLE sales_lines (
     line_no  INTEGER NOT NULL,                  -- order_lines.line_no
     day      TEXT NOT NULL,                     -- orders.order_date
     currency TEXT NOT NULL,
+    product_id INTEGER NOT NULL,
     value    INTEGER NOT NULL,                  -- the line's booked revenue (cents)
     qty      INTEGER NOT NULL,                  -- its kept units
     CHECK (qty > 0),

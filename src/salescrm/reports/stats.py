@@ -78,12 +78,20 @@ def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str) -> tuple[l
     return where, params, group
 
 
-def _order_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
-    """The per-order values from the per-order summary (``sales_orders``)."""
+def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
+    """The values from the summaries: an order's from ``sales_orders``, a
+    line's from ``sales_lines`` (the orders' days walked in order, each
+    order's lines by its key)."""
     where, params, group = _where_and_group(spec, by, o="s", day="s.day")
     join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
-    value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
-    return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no,"
+    if field in _LINE_FIELDS:
+        join += " JOIN sales_lines l ON l.order_id = s.order_id"
+        if by == "category" or spec.filters.category:
+            join += " JOIN products p ON p.id = l.product_id"
+        value, line = ("l.value" if field == "line_value" else "l.qty"), "l.line_no"
+    else:
+        value, line = ("s.revenue" if field == "order_value" else "(s.revenue - s.cost)"), "NULL"
+    return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, {line} AS line_no,"
             f" s.customer_id AS cid FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE "
             + " AND ".join(where), params)
 
@@ -144,40 +152,32 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     ``counts``, or every value (``counts`` None); the keys are the (order,
     line) holding the minimum (the lowest such) and the maximum (the highest).
 
-    Order fields by period from the per-order summary run one query per
-    period over its days, which hands over the period's values and keys as
-    two lists (no sort in SQL, no row per value); otherwise SQL groups by
-    distinct value (prices repeat) in group and value order."""
+    By period, from the summaries: each period's values are read as a list
+    (``_listed``), or a long period's grouped by value in SQL; otherwise SQL
+    groups by distinct value (prices repeat) in group and value order."""
     from salescrm import salesfacts
 
-    if by in PERIODS and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
+    if by in PERIODS and (field in _LINE_FIELDS or not spec.filters.category) and salesfacts.ready(conn):
+        # what bounds the values of a day: its orders, or for lines its kept units (a line keeps one or more)
+        size = "units" if field in _LINE_FIELDS else "orders"
+        cur = spec.filters.currency
         for start, lo, hi in period_windows(conn, spec.range, by):
-            facts, params = _order_facts(Spec(spec.basis, Range(lo, hi), spec.filters), field, None)
-            at_most = conn.execute("SELECT sum(orders) FROM sales_days WHERE day >= ? AND day <= ?",
-                                   (lo.isoformat(), hi.isoformat())).fetchone()[0] or 0
-            if at_most > _LISTED:  # a long period: grouped by value in SQL (memory bounded by the distinct values)
-                rows = conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
-                                    f" GROUP BY v ORDER BY v", params).fetchall()
-                if rows:
-                    values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
-                    yield start.isoformat(), values, counts, rows[0][2], rows[-1][3]
+            days = [(date.fromisoformat(d), n) for d, n in conn.execute(
+                f"SELECT day, sum({size}) FROM sales_days WHERE day >= ? AND day <= ?"
+                + (" AND currency = ?" if cur else "") + " GROUP BY day",
+                (lo.isoformat(), hi.isoformat(), *([cur] if cur else [])))]
+            if sum(n for _, n in days) <= _LISTED:
+                got = _listed(conn, spec, field, key, days)
+                if got:
+                    yield start.isoformat(), got[0], None, got[1], got[2]
                 continue
-            vs, ks = conn.execute(f"SELECT group_concat(v), group_concat({key}) FROM ({facts})", params).fetchone()
-            if vs is None:
-                continue
-            values, keys = list(map(int, vs.split(","))), ks.split(",")  # (only the extremes' keys are read)
-            del vs, ks
-            ends = []
-            for v, pick in ((min(values), min), (max(values), max)):
-                at, holders = -1, []
-                with contextlib.suppress(ValueError):
-                    while True:
-                        at = values.index(v, at + 1)
-                        holders.append(int(keys[at]))
-                ends.append(pick(holders))
-            del keys
-            values.sort()
-            yield start.isoformat(), values, None, ends[0], ends[1]
+            # a long period: grouped by value in SQL (memory bounded by the distinct values)
+            facts, params = _summary_facts(Spec(spec.basis, Range(lo, hi), spec.filters), field, None)
+            rows = conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
+                                f" GROUP BY v ORDER BY v", params).fetchall()
+            if rows:
+                values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
+                yield start.isoformat(), values, counts, rows[0][2], rows[-1][3]
         return
     current: Any = _NOTHING
     values = counts = array("q")
@@ -195,19 +195,63 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
 
 
 _NOTHING = object()
-#: A period with at most this many orders hands over every value (a list of
-#: Python integers, ~100 bytes each while it is read); a longer one is grouped
-#: by value in SQL.
-_LISTED = 250_000
+#: A period with at most this many values (bounded by its days' orders, or
+#: kept units for lines) is read as a list: about 50 bytes a value while it
+#: is sorted.  A longer one is grouped by value in SQL.
+_LISTED = 1_000_000
+#: ... in pieces of days of at most this many values (each read as one text
+#: row: about 130 bytes a value while it is split)
+_PIECE = 100_000
+
+
+def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
+            days: list[tuple[date, int]]) -> tuple[list[int], int, int] | None:
+    """One period's values, sorted, with the (order, line) holding the
+    minimum (the lowest such) and the maximum (the highest): read a piece of
+    its days at a time, each piece's values and keys in one row (no sort in
+    SQL, no row per value)."""
+    pieces: list[list[date]] = []
+    size = 0
+    for d, n in days:
+        if not pieces or size + n > _PIECE:
+            pieces.append([d, d])
+            size = 0
+        pieces[-1][1] = d
+        size += n
+    values = array("q")
+    low = high = None  # (value, key)
+    for first, last in pieces:
+        facts, params = _summary_facts(Spec(spec.basis, Range(first, last), spec.filters), field, None)
+        vs, ks = conn.execute(f"SELECT group_concat(v), group_concat({key}) FROM ({facts})", params).fetchone()
+        if vs is None:
+            continue
+        part, keys = list(map(int, vs.split(","))), ks.split(",")  # (only the extremes' keys are read)
+        del vs, ks
+        for v, pick in ((min(part), min), (max(part), max)):
+            at, holders = -1, []
+            with contextlib.suppress(ValueError):
+                while True:
+                    at = part.index(v, at + 1)
+                    holders.append(int(keys[at]))
+            end = (v, pick(holders))
+            if pick is min:
+                low = end if low is None else min(low, end)
+            else:
+                high = end if high is None else max(high, end)
+        del keys
+        values.extend(part)
+    if low is None or high is None:
+        return None
+    return sorted(values), low[1], high[1]
 
 
 def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     # Build the fact query; category filters on order fields become an EXISTS.
     from salescrm import salesfacts
 
-    if field not in _LINE_FIELDS and by not in ("category", "product") and not spec.filters.category \
+    if (field in _LINE_FIELDS or (by not in ("category", "product") and not spec.filters.category)) \
             and salesfacts.ready(conn):
-        return _order_facts(spec, field, by)
+        return _summary_facts(spec, field, by)
     if spec.filters.category and field not in _LINE_FIELDS:
         cats = spec.filters.category
         spec.filters.category = []
