@@ -10,6 +10,8 @@ import io
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.test_reliability_kit import (
     SECRET_ADDRESS,
     SECRET_EMAIL,
@@ -23,8 +25,8 @@ PERSONAL = (SECRET_EMAIL, SECRET_NAME, SECRET_PHONE, SECRET_ADDRESS, "Quarringto
             "Customer 7")
 
 
-def check(path: Path) -> tuple[int, list[str], str]:
-    r = cli("db", "check", "--format", "csv", db_path=path)
+def check(path: Path, *extra: str) -> tuple[int, list[str], str]:
+    r = cli("db", "check", "--format", "csv", *extra, db_path=path)
     rows = [row["problem"] for row in csv.DictReader(io.StringIO(r.stdout))] if r.stdout else []
     for secret in PERSONAL:
         assert secret not in r.stdout and secret not in r.stderr, secret
@@ -45,7 +47,8 @@ def test_healthy_database_is_silent(tmp_path):
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
 
-def test_damaged_pages_are_reported(tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--quick",)])
+def test_damaged_pages_are_reported(tmp_path, extra):
     path = tmp_path / "crm.db"
     seeded(path, customers_n=3000)
     conn = sqlite3.connect(path)
@@ -57,7 +60,7 @@ def test_damaged_pages_are_reported(tmp_path):
         bad = tmp_path / f"damaged-{offset}.db"
         start = (leaves[len(leaves) // 2] - 1) * page_size + offset
         bad.write_bytes(good[:start] + garbage + good[start + len(garbage):])
-        code, problems, err = check(bad)
+        code, problems, err = check(bad, *extra)
         assert code == 1, err
         assert problems and all(p.startswith(("integrity:", "money:", "salescrm.")) for p in problems), problems
         assert any(p.startswith("integrity:") for p in problems)
