@@ -390,7 +390,9 @@ def test_stats_agree_with_and_without_summaries(history, monkeypatch):
              ("order_value", "year", common.Range()), ("margin", "quarter", common.Range(None, date(2026, 1, 10))),
              ("quantity", "product", common.Range(date(2025, 12, 1), None), {"category": "teaware"}),
              ("line_value", "month", common.Range(), {"channel": "online", "region": "West"}),
-             ("line_value", "region", common.Range(date(2025, 11, 20), date(2026, 1, 31)), {"currency": "USD"})]
+             ("line_value", "region", common.Range(date(2025, 11, 20), date(2026, 1, 31)), {"currency": "USD"}),
+             ("quantity", "month", common.Range()), ("line_value", "week", common.Range(date(2025, 12, 1), None)),
+             ("line_value", "quarter", common.Range(), {"category": "tea"})]
 
     def run_all():
         return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history, **dict(*fk))),

@@ -113,7 +113,7 @@ def _line_rows_sql(q: dict[str, Any], where: str) -> str:
     return (f"SELECT o.id, l.line_no, o.order_date, o.currency, l.product_id, {q['line_value']},"
             " l.qty - l.returned_qty"
             f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {where} AND {q['booked']}"
-            " AND l.qty > l.returned_qty ORDER BY o.id, l.line_no")
+            " AND l.qty > l.returned_qty ORDER BY o.currency, o.order_date, o.id, l.line_no")
 
 
 def _replace_rows(conn: sqlite3.Connection, order_ids: Sequence[int], table: str, key: tuple[str, ...],

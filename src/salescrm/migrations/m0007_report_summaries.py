@@ -12,18 +12,21 @@ product over all history (``sales_shipped_products``)."""
 
 SQL = """
 CREATE TABLE sales_lines (
-    order_id INTEGER NOT NULL,                  -- orders.id (derived data: no foreign key)
-    line_no  INTEGER NOT NULL,                  -- order_lines.line_no
-    day      TEXT NOT NULL,                     -- orders.order_date
-    currency TEXT NOT NULL,
+    order_id   INTEGER NOT NULL,                -- orders.id (derived data: no foreign key)
+    line_no    INTEGER NOT NULL,                -- order_lines.line_no
+    day        TEXT NOT NULL,                   -- orders.order_date
+    currency   TEXT NOT NULL,
     product_id INTEGER NOT NULL,
-    value    INTEGER NOT NULL,                  -- the line's booked revenue (cents)
-    qty      INTEGER NOT NULL,                  -- its kept units
+    value      INTEGER NOT NULL,                -- the line's booked revenue (cents)
+    qty        INTEGER NOT NULL,                -- its kept units
     CHECK (qty > 0),
     CHECK (abs(value) < 1000000000000000),     -- signed: a share of an order discount
-    PRIMARY KEY (order_id, line_no)
+    -- kept in day order: a period's lines are one range
+    PRIMARY KEY (currency, day, order_id, line_no)
 ) STRICT, WITHOUT ROWID;
--- (each index also holds the key: order and line number, for the extremes)
+CREATE INDEX sales_lines_order ON sales_lines(order_id, line_no);
+-- the values in order (each index entry also holds the day, order and line
+-- number: a period's values in order, and the lines holding the extremes)
 CREATE INDEX sales_lines_value ON sales_lines(currency, value);
 CREATE INDEX sales_lines_qty ON sales_lines(currency, qty);
 

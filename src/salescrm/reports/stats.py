@@ -79,21 +79,29 @@ def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str) -> tuple[l
 
 
 def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
-    """The values from the summaries: an order's from ``sales_orders``, a
-    line's from ``sales_lines`` (the orders' days walked in order, each
-    order's lines by its key)."""
-    where, params, group = _where_and_group(spec, by, o="s", day="s.day")
-    join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
-    if field in _LINE_FIELDS:
-        join += " JOIN sales_lines l ON l.order_id = s.order_id"
-        if by == "category" or spec.filters.category:
-            join += " JOIN products p ON p.id = l.product_id"
-        value, line = ("l.value" if field == "line_value" else "l.qty"), "l.line_no"
-    else:
-        value, line = ("s.revenue" if field == "order_value" else "(s.revenue - s.cost)"), "NULL"
-    return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, {line} AS line_no,"
-            f" s.customer_id AS cid FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE "
-            + " AND ".join(where), params)
+    """The values from the summaries: an order's from ``sales_orders`` (its
+    days in order), a line's from ``sales_lines`` (a range of days, joined to
+    its order only when an order's attribute filters or groups)."""
+    if field not in _LINE_FIELDS:
+        where, params, group = _where_and_group(spec, by, o="s", day="s.day")
+        join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
+        value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
+        return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no"
+                f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE " + " AND ".join(where), params)
+    f = spec.filters
+    by_order = by in ("customer", "channel", "salesperson", "region") or bool(
+        f.channel or f.salesperson or f.customer or f.region)
+    where, params, group = _where_and_group(spec, by, o="s" if by_order else "l", day="l.day")
+    # (CROSS JOIN: the lines' range of days drives; each line's order is then a key lookup)
+    join = " CROSS JOIN sales_orders s ON s.order_id = l.order_id" if by_order else ""
+    join += " JOIN customers c ON c.id = s.customer_id" if by == "region" or f.region else ""
+    join += " JOIN products p ON p.id = l.product_id" if by == "category" or f.category else ""
+    # (the key's first column: a range of days per currency)
+    currency = ["l.currency = ?"] if f.currency and by_order else [] if f.currency else ["l.currency >= ''"]
+    params = [f.currency, *params] if f.currency and by_order else params
+    value = "l.value" if field == "line_value" else "l.qty"
+    return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, l.order_id AS oid, l.line_no AS line_no"
+            f" FROM sales_lines l{join} WHERE " + " AND ".join(currency + where), params)
 
 
 def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
@@ -171,10 +179,20 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
                 if got:
                     yield start.isoformat(), got[0], None, got[1], got[2]
                 continue
-            # a long period: grouped by value in SQL (memory bounded by the distinct values)
-            facts, params = _summary_facts(Spec(spec.basis, Range(lo, hi), spec.filters), field, None)
-            rows = conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
-                                f" GROUP BY v ORDER BY v", params).fetchall()
+            # a long period: grouped by value in SQL (memory bounded by the distinct values); a line's
+            # value or units in the currency alone: off their index as it streams (its entries hold the day)
+            f = spec.filters
+            if field in _LINE_FIELDS and cur and not (f.channel or f.salesperson or f.customer or f.region
+                                                      or f.category):
+                col, index = ("value", "sales_lines_value") if field == "line_value" else ("qty", "sales_lines_qty")
+                k = "order_id * 1048576 + line_no"
+                rows = conn.execute(f"SELECT {col}, count(*), min({k}), max({k}) FROM sales_lines INDEXED BY {index}"
+                                    f" WHERE currency = ? AND day >= ? AND day <= ? GROUP BY {col} ORDER BY {col}",
+                                    (cur, lo.isoformat(), hi.isoformat())).fetchall()
+            else:
+                facts, params = _summary_facts(Spec(spec.basis, Range(lo, hi), f), field, None)
+                rows = conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
+                                    f" GROUP BY v ORDER BY v", params).fetchall()
             if rows:
                 values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
                 yield start.isoformat(), values, counts, rows[0][2], rows[-1][3]
@@ -218,7 +236,7 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
             size = 0
         pieces[-1][1] = d
         size += n
-    values = array("q")
+    values: list[int] = []
     low = high = None  # (value, key)
     for first, last in pieces:
         facts, params = _summary_facts(Spec(spec.basis, Range(first, last), spec.filters), field, None)
@@ -239,10 +257,12 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
             else:
                 high = end if high is None else max(high, end)
         del keys
-        values.extend(part)
+        values += part
+        del part
     if low is None or high is None:
         return None
-    return sorted(values), low[1], high[1]
+    values.sort()
+    return values, low[1], high[1]
 
 
 def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
