@@ -11,35 +11,36 @@ fresh process, three times; the median wall time and the peak resident memory
 of the children (``resource.getrusage(RUSAGE_CHILDREN)``) are printed.  The
 goal is under 2 s and under 200 MB per report.
 
-The summary tables (migration m0005, ``salescrm.salesfacts``) are built
-once at the end of the load, as an upgrade would; the marking triggers are
-dropped while loading.
+The summary tables (migrations m0005 and m0007, ``salescrm.salesfacts``)
+are built once at the end of the load, as an upgrade would; the marking
+triggers are dropped while loading.
 
 Last run (2 vCPU VM shared with other work, Python 3.11, SQLite 3.40.1,
 load average 0.8-1.0, median of 3 per report; baseline ``python -c
-"import typer"`` 0.139 s at the start and 0.129 s at the end; database
-1.82 GB of which the summaries ~0.8 GB; build 160 s of which the summaries
-96 s).  Peak memory of any report 88 MB.  The figure in brackets is the
-ratio to the baseline.
+"import typer"`` 0.120 s at the start and 0.094 s at the end; database
+2.35 GB of which the summaries and their indexes ~1.4 GB).  Peak memory of
+any report 86 MB.  The figure in brackets is the ratio to the start
+baseline.
 
-Under 2 s (38 of 42): every sales report on the booked basis (all history
-by month 0.51 s (3.7x), by year 0.48, by product 1.33 (9.6x), by customer
-1.23 (8.9x); windows 0.46-1.21), shipped basis this year 1.06, collected
-over all history 1.34, customers over all history: top 0.73, inactive
-0.58, RFM 1.31, ABC 0.99, new vs returning 1.56 (11.2x), next-customers
-1.25; every order report (funnel over all history 1.79, 12.9x), inventory
-0.99, stats over 90 days 0.78-1.70 and of order values over all history
-1.11, forecast 1.36, reorder 1.23, dashboard 1.38.
+All 42 under 2 s; the slowest: customers new vs returning over all history
+1.46 s (12.2x), orders funnel over all history 1.38 (11.6x), stats margin by
+month 1.37 (11.4x), stats line value over all 3M lines 1.29 (10.8x),
+stats line value by category over 90 days 1.31, RFM 1.20, inventory 1.03.
+Shipped basis over all history by month 0.30 s (2.5x) and by product 0.30
+(2.5x); collected by month 0.91; every booked sales report 0.27-0.90.
 
-Over: the shipped basis over all history by month 2.15 s (15.4x; 1.55-1.94
-in three earlier runs of the same code) and by product 6.04 (43x: every
-shipment line grouped by product), and two distribution statistics over
-all history that must look at every value: margin by month 4.00 (29x),
-line value over all 3M lines 9.98 (72x).
+Before m0007 (same host, earlier run): shipped by month over all history
+2.15 s, shipped by product 6.04 s, stats margin by month 4.00 s, stats line
+value over all lines 9.98 s, orders funnel 1.79 s.  Before the summaries
+(m0005): all-history sales by month 3.9 s, by product 6.8 s, by customer
+4.7 s, shipped this year 7.8 s, RFM 2.4 s, inactive 1.9 s, stats of order
+values 2.5 s, new vs returning 2.6 s.
 
-Before the summaries, on the same host: all-history sales by month 3.9 s,
-by product 6.8 s, by customer 4.7 s, shipped this year 7.8 s, RFM 2.4 s,
-inactive 1.9 s, stats of order values 2.5 s, new vs returning 2.6 s.
+Not in this list and over 2 s: stats of line values or units by a period
+over all history (3M values: 2.7-3.6 s by month, about 1 s of it in SQL and
+the rest parsing and sorting them in Python).  ``bench_variants.py`` times
+some 300 combinations of filters, dimensions and ranges and lists the slow
+ones.
 """
 
 from __future__ import annotations

@@ -351,11 +351,17 @@ def resolve_filters(
     return f
 
 
-def filter_sql(f: Filters, *, o: str = "o", c: str = "c", p: str = "p") -> tuple[list[str], list[Any]]:
+def filter_sql(f: Filters, *, o: str = "o", c: str = "c", p: str = "p",
+               by_time: bool = False) -> tuple[list[str], list[Any]]:
     """WHERE terms (ANDed) and their parameters.  The products alias ``p`` and
-    the customers alias ``c`` must be joined when the filters need them."""
+    the customers alias ``c`` must be joined when the filters need them.
+    ``by_time``: the query walks ``o`` by a range of time, so its columns are
+    written ``+o.col``, which keeps the planner from an index on them (an
+    index led by currency would read every row of the currency instead)."""
     where: list[str] = []
     params: list[Any] = []
+    if by_time:
+        o = "+" + o
 
     def _in(col: str, values: Sequence[Any]) -> None:
         where.append(f"{col} IN ({', '.join('?' * len(values))})")
@@ -815,7 +821,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
     if spec.basis == "shipped":
         from salescrm import salesfacts
 
-        where, params = filter_sql(f, o="f", p="p")
+        where, params = filter_sql(f, o="f", p="p", by_time=True)
         bounds, bparams, days, dparams = _shipped_bounds(rng)
         where += days
         params += dparams
@@ -917,7 +923,7 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
     """The shipped basis per period from the shipment-line summary, one
     range query per period on its time key (the period's local days as UTC
     instants): no date conversion per row and no sort."""
-    where, params = filter_sql(spec.filters, o="f", p="p")
+    where, params = filter_sql(spec.filters, o="f", p="p", by_time=True)
     join = (" JOIN customers c ON c.id = f.customer_id" if spec.filters.region else "") + \
         (" JOIN products p ON p.id = f.product_id" if spec.filters.category else "")
     # orders: each order's first shipment in the period (see shipped_rows_sql); with a category filter
@@ -965,7 +971,7 @@ def _shipped_window(conn: sqlite3.Connection, start: str, end: str, currency: st
         if a < b:
             part = conn.execute(
                 "SELECT sum(counts_order), sum(units), sum(revenue), sum(cost) FROM sales_shipped"
-                " WHERE shipped_at >= ? AND shipped_at < ? AND currency = ?", (a, b, currency)).fetchone()
+                " WHERE shipped_at >= ? AND shipped_at < ? AND +currency = ?", (a, b, currency)).fetchone()
             totals = [t + (v or 0) for t, v in zip(totals, part)]
     again = conn.execute(
         "SELECT count(*) FROM sales_shipped INDEXED BY sales_shipped_again WHERE prev_at IS NOT NULL"
