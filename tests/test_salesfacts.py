@@ -221,9 +221,10 @@ def test_shipping_and_paying_rewrite_no_booked_summary(tmp_path):
     _tx(conn, orders.ship, ref)
     _tx(conn, orders.pay, ref, amount=orders.get(conn, ref)["total_cents"], method="card")
     conn.set_trace_callback(None)
-    # (the shipment moves only the shipped totals, per hour and per product)
+    # (the shipment moves only the shipped totals, per hour, product and customer)
     assert [s.split(" (")[0] for s in seen if "INSERT OR REPLACE INTO sales_" in s] == \
-        ["INSERT OR REPLACE INTO sales_shipped_hours", "INSERT OR REPLACE INTO sales_shipped_products"]
+        ["INSERT OR REPLACE INTO sales_shipped_hours", "INSERT OR REPLACE INTO sales_shipped_products",
+         "INSERT OR REPLACE INTO sales_shipped_customers"]
     _assert_current(conn)
 
 
@@ -271,7 +272,8 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     rows = run.csv("--db", path, "db", "rebuild-summaries")
     assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_lines",
                                           "sales_days", "sales_products", "sales_categories", "sales_shipped",
-                                          "sales_shipped_hours", "sales_shipped_products", "sales_collected"}
+                                          "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers",
+                                          "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 
@@ -392,7 +394,8 @@ def test_stats_agree_with_and_without_summaries(history, monkeypatch):
              ("line_value", "month", common.Range(), {"channel": "online", "region": "West"}),
              ("line_value", "region", common.Range(date(2025, 11, 20), date(2026, 1, 31)), {"currency": "USD"}),
              ("quantity", "month", common.Range()), ("line_value", "week", common.Range(date(2025, 12, 1), None)),
-             ("line_value", "quarter", common.Range(), {"category": "tea"})]
+             ("line_value", "quarter", common.Range(), {"category": "tea"}),
+             ("order_value", "customer", common.Range(date(2025, 12, 1), None), {"region": "West"})]
 
     def run_all():
         return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history, **dict(*fk))),
@@ -435,9 +438,9 @@ def test_stats_extremes_name_the_lowest_and_highest_order_among_ties(tmp_path, m
         _tx(conn, orders.confirm, ref)
         refs.append(ref)
     _assert_current(conn)
-    for field in ("order_value", "margin", "line_value"):
+    for field, by in itertools.product(("order_value", "margin", "line_value"), ("month", "customer")):
         (row,) = stats.stats(conn, common.Spec("booked", common.Range(), common.resolve_filters(conn)), field,
-                             "month").rows
+                             by).rows
         line = " line 1" if field == "line_value" else ""
         assert (row["min_order"], row["max_order"]) == (refs[1] + line, refs[4] + line), field
         assert row["count"] == 6

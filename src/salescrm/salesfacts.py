@@ -9,8 +9,8 @@ customers' all-time totals (``sales_customers``), one per order and product
 (``sales_order_products``), per line (``sales_lines``, m0007), per shipment
 line (``sales_shipped``) and per payment (``sales_collected``); and it moves the
 per-product, per-category and per-day totals (``sales_products``,
-``sales_categories``, ``sales_days``), and the shipped totals per hour and
-per product (``sales_shipped_hours``, ``sales_shipped_products``) by the difference between each
+``sales_categories``, ``sales_days``), and the shipped totals per hour,
+product and customer (``sales_shipped_hours``, ``_products``, ``_customers``) by the difference between each
 order's old and new rows.  So a summary row is always the sum of the
 line-by-line figures, to the cent, whatever else happened on that day, and
 a transaction that changed one order writes a handful of pages.  Rows that
@@ -44,6 +44,7 @@ _TOTALS = {
     "sales_categories": (("category", "day", "currency"), _VALUES),
     "sales_shipped_hours": (("hour", "currency"), ("lines", "firsts", "revenue", "units", "cost")),
     "sales_shipped_products": (("product_id", "currency"), ("orders", "units", "revenue", "lines", "cost")),
+    "sales_shipped_customers": (("customer_id", "currency"), ("orders", "units", "revenue", "lines", "cost")),
 }
 
 
@@ -184,6 +185,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     categories: dict[tuple, list[int]] = {}
     hours: dict[tuple, list[int]] = {}
     shipped_products: dict[tuple, list[int]] = {}
+    shipped_customers: dict[tuple, list[int]] = {}
     customers: set[int] = set()
     for chunk in _chunks(order_ids):
         ph = _marks(len(chunk))
@@ -227,24 +229,28 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
                       " salesperson, product_id, units, revenue, cost, counts_order, prev_at"
                       f" FROM ({q['shipped']([f'o.id IN ({ph})'])})")
         # -> the hourly shipped totals (shipment lines, first lines, revenue, units, cost)
-        # and each product's over all history (an order counts once per product)
+        # and each product's and customer's over all history (an order counts once per product)
         moved = set()
         for k in old.keys() | new.keys():
             if old.get(k) != new.get(k):
                 moved.update(r[3] for r in (old.get(k), new.get(k)) if r)
         for rows, sign in ((old, -1), (new, +1)):
             per_product: dict[tuple, list[int]] = {}
+            per_customer: dict[tuple, list[int]] = {}
             for k, r in rows.items():
                 if old.get(k) != new.get(k):
                     _add(hours, (r[0][:13], r[4]), sign, (r[12], r[10], r[9], r[11]))
                 if r[3] in moved:
-                    t = per_product.setdefault((r[3], r[8], r[4]), [0, 0, 0, 0])
-                    t[0] += r[9]
-                    t[1] += r[10]
-                    t[2] += 1
-                    t[3] += r[11]
+                    for per, key in ((per_product, (r[3], r[8], r[4])), (per_customer, (r[3], r[5], r[4]))):
+                        t = per.setdefault(key, [0, 0, 0, 0])
+                        t[0] += r[9]
+                        t[1] += r[10]
+                        t[2] += 1
+                        t[3] += r[11]
             for (_oid, product_id, currency), t in per_product.items():
                 _add(shipped_products, (product_id, currency), sign, t)
+            for (_oid, customer_id, currency), t in per_customer.items():
+                _add(shipped_customers, (customer_id, currency), sign, t)
         _replace_rows(conn, chunk, "sales_collected", ("paid_at", "payment_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
                       "SELECT paid_at, payment_id, order_id, currency, customer_id, channel, salesperson, amount"
@@ -262,6 +268,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         _apply(conn, "sales_categories", categories)
         _apply(conn, "sales_shipped_hours", hours)
         _apply(conn, "sales_shipped_products", shipped_products)
+        _apply(conn, "sales_shipped_customers", shipped_customers)
     except _OutOfStep:  # damaged by hand: mend everything rather than refuse this write
         rebuild(conn)
         return {"orders": len(order_ids), "rebuilt": 1}
@@ -282,6 +289,7 @@ _COLUMNS = {
                       " product_id, units, revenue, cost, counts_order, prev_at"),
     "sales_shipped_hours": "hour, currency, lines, firsts, revenue, units, cost",
     "sales_shipped_products": "product_id, currency, orders, units, revenue, lines, cost",
+    "sales_shipped_customers": "customer_id, currency, orders, units, revenue, lines, cost",
     "sales_collected": "payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
 }
 _TABLES = tuple(_COLUMNS)
@@ -309,6 +317,9 @@ def _sources(q: dict[str, Any]) -> dict[str, str]:
                                    " sum(revenue), count(*), sum(cost) FROM sales_shipped"
                                    " INDEXED BY sales_shipped_product"
                                    " GROUP BY product_id, currency"),
+        "sales_shipped_customers": ("SELECT customer_id, currency, count(DISTINCT order_id), sum(units),"
+                                    " sum(revenue), count(*), sum(cost) FROM sales_shipped"
+                                    " GROUP BY customer_id, currency"),
         "sales_collected": f"SELECT * FROM ({q['collected']()}) ORDER BY paid_at, payment_id",
     }
 

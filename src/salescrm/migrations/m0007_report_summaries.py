@@ -8,7 +8,8 @@ sorting three million of them.  Kept current like the other summaries
 line change touches.  The shipped basis gets a covering index by product,
 totals per UTC hour (``sales_shipped_hours``) with an index of the
 shipments that follow an earlier one of the same order, and totals per
-product over all history (``sales_shipped_products``)."""
+product and per customer over all history (``sales_shipped_products``,
+``sales_shipped_customers``)."""
 
 SQL = """
 CREATE TABLE sales_lines (
@@ -67,6 +68,20 @@ CREATE TABLE sales_shipped_products (
     CHECK (orders > 0 AND units >= 0 AND lines > 0 AND cost >= 0),
     CHECK (abs(revenue) < 1000000000000000),
     PRIMARY KEY (product_id, currency)
+) STRICT, WITHOUT ROWID;
+
+-- ... and per customer (so per region too)
+CREATE TABLE sales_shipped_customers (
+    customer_id INTEGER NOT NULL,
+    currency    TEXT NOT NULL,
+    orders      INTEGER NOT NULL,
+    units       INTEGER NOT NULL,
+    revenue     INTEGER NOT NULL,
+    lines       INTEGER NOT NULL,               -- shipment lines
+    cost        INTEGER NOT NULL,
+    CHECK (orders > 0 AND units >= 0 AND lines > 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (customer_id, currency)
 ) STRICT, WITHOUT ROWID;
 
 -- what is here already: computed when this migration commits

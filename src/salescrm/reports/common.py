@@ -595,6 +595,8 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
     rows = _from_summaries(conn, spec, periods, others) if spec.basis == "booked" else None
     if rows is None and spec.basis == "shipped" and list(dims) == ["product"]:
         rows = _shipped_by_product(conn, spec)
+    if rows is None and spec.basis == "shipped" and list(dims) in (["customer"], ["region"]):
+        rows = _shipped_by_customer(conn, spec, dims[0])
     if rows is None:
         rows = _run(conn, spec, keys, dims)
     out: dict[tuple, Measures] = {}
@@ -770,6 +772,33 @@ def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | N
                f" FROM sales_shipped f INDEXED BY sales_shipped_product{join} WHERE f.currency = ?"
                + "".join(" AND " + w for w in where) + " GROUP BY f.product_id")
     return conn.execute(sql, [f.currency, *params]).fetchall()
+
+
+def _shipped_by_customer(conn: sqlite3.Connection, spec: Spec, dim: str) -> list[tuple] | None:
+    """The shipped basis by customer or region over all history, from the
+    customers' totals (``sales_shipped_customers``: an order belongs to one
+    customer, so a region's orders are its customers' orders added up).
+    None when it does not apply (a range, a filter other than currency,
+    customer and region, summaries not current)."""
+    from salescrm import salesfacts
+
+    f, rng = spec.filters, spec.range
+    if rng.start or rng.end or f.channel or f.salesperson or f.category or not f.currency:
+        return None
+    if not salesfacts.ready(conn):
+        return None
+    where, params = ["s.currency = ?"], [f.currency]
+    if f.customer:
+        where.append(f"s.customer_id IN ({', '.join('?' * len(f.customer))})")
+        params += f.customer
+    if f.region:
+        where.append(f"c.region IN ({', '.join('?' * len(f.region))})")
+        params += f.region
+    join = " JOIN customers c ON c.id = s.customer_id" if dim == "region" or f.region else ""
+    key = "s.customer_id" if dim == "customer" else "c.region"
+    sql = (f"SELECT {key}, sum(s.orders), sum(s.units), sum(s.revenue), NULL, sum(s.cost)"
+           f" FROM sales_shipped_customers s{join} WHERE " + " AND ".join(where) + f" GROUP BY {key}")
+    return conn.execute(sql, params).fetchall()
 
 
 def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[str]) -> list[tuple]:

@@ -197,6 +197,9 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
                 values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
                 yield start.isoformat(), values, counts, rows[0][2], rows[-1][3]
         return
+    if by == "customer" and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
+        yield from _by_customer(conn, spec, field)
+        return
     current: Any = _NOTHING
     values = counts = array("q")
     k_lo = k_hi = 0
@@ -222,6 +225,38 @@ _LISTED = 1_000_000
 _PIECE = 100_000
 
 
+def _parse(vs: str, ks: str) -> tuple[list[int], tuple[tuple[int, int], tuple[int, int]]]:
+    """Values and their keys as read in one text row each: the values, and
+    (value, key) of the minimum (its lowest key) and of the maximum (its
+    highest key).  Only the extremes' keys are converted."""
+    values, keys = list(map(int, vs.split(","))), ks.split(",")
+    ends = []
+    for v, pick in ((min(values), min), (max(values), max)):
+        at, holders = -1, []
+        with contextlib.suppress(ValueError):
+            while True:
+                at = values.index(v, at + 1)
+                holders.append(int(keys[at]))
+        ends.append((v, pick(holders)))
+    return values, (ends[0], ends[1])
+
+
+def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> Iterator[tuple]:
+    """An order field per customer: the per-order summary walked in customer
+    order (its index), each customer's values and keys in one text row, so
+    nothing is sorted in SQL and no row per value reaches Python."""
+    where, params, _ = _where_and_group(spec, None, o="s", day="s.day")
+    join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
+    value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
+    for cid, vs, ks in conn.execute(
+            f"SELECT s.customer_id, group_concat({value}), group_concat(s.order_id * 1048576)"
+            f" FROM sales_orders s INDEXED BY sales_orders_customer{join} WHERE " + " AND ".join(where)
+            + " GROUP BY s.customer_id", params):
+        values, ends = _parse(vs, ks)
+        values.sort()
+        yield cid, values, None, ends[0][1], ends[1][1]
+
+
 def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
             days: list[tuple[date, int]]) -> tuple[list[int], int, int] | None:
     """One period's values, sorted, with the (order, line) holding the
@@ -243,20 +278,10 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
         vs, ks = conn.execute(f"SELECT group_concat(v), group_concat({key}) FROM ({facts})", params).fetchone()
         if vs is None:
             continue
-        part, keys = list(map(int, vs.split(","))), ks.split(",")  # (only the extremes' keys are read)
+        part, ends = _parse(vs, ks)
         del vs, ks
-        for v, pick in ((min(part), min), (max(part), max)):
-            at, holders = -1, []
-            with contextlib.suppress(ValueError):
-                while True:
-                    at = part.index(v, at + 1)
-                    holders.append(int(keys[at]))
-            end = (v, pick(holders))
-            if pick is min:
-                low = end if low is None else min(low, end)
-            else:
-                high = end if high is None else max(high, end)
-        del keys
+        low = ends[0] if low is None else min(low, ends[0])
+        high = ends[1] if high is None else max(high, ends[1])
         values += part
         del part
     if low is None or high is None:
