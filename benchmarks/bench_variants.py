@@ -52,9 +52,15 @@ def main() -> int:
     ap.add_argument("--db", type=Path, required=True)
     ap.add_argument("--limit", type=float, default=30.0, help="seconds before a run is stopped")
     ap.add_argument("--only", help="run only combinations whose command line contains this text")
+    ap.add_argument("--again", type=Path, help="run only the combinations listed over 2 s in this earlier output")
     ns = ap.parse_args()
     slow = []
     runs = [v for v in variants() if not ns.only or ns.only in " ".join(v)]
+    if ns.again:
+        text = ns.again.read_text()
+        listed = {line.split(None, 1)[1].replace("  TIMEOUT", "").strip()
+                  for line in text.split("over 2 s:", 1)[-1].splitlines()[1:] if line.strip()}
+        runs = [v for v in runs if " ".join(v) in listed]
     print(f"{len(runs)} combinations", flush=True)
     for args in runs:
         t = time.perf_counter()

@@ -395,7 +395,11 @@ def test_stats_agree_with_and_without_summaries(history, monkeypatch):
              ("line_value", "region", common.Range(date(2025, 11, 20), date(2026, 1, 31)), {"currency": "USD"}),
              ("quantity", "month", common.Range()), ("line_value", "week", common.Range(date(2025, 12, 1), None)),
              ("line_value", "quarter", common.Range(), {"category": "tea"}),
-             ("order_value", "customer", common.Range(date(2025, 12, 1), None), {"region": "West"})]
+             ("order_value", "customer", common.Range(date(2025, 12, 1), None), {"region": "West"}),
+             ("margin", None, common.Range()), ("order_value", None, common.Range(date(2025, 12, 1), None)),
+             ("order_value", "month", common.Range(), {"category": "teaware"}),
+             ("margin", "customer", common.Range(), {"category": "tea,services"}),
+             ("margin", None, common.Range(None, date(2026, 1, 31)), {"category": "teaware", "channel": "online"})]
 
     def run_all():
         return [stats.stats(history, common.Spec("booked", rng, common.resolve_filters(history, **dict(*fk))),

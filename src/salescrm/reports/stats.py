@@ -26,6 +26,7 @@ minimum, the highest for the maximum).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from array import array
 from collections.abc import Iterator
@@ -78,12 +79,26 @@ def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str) -> tuple[l
     return where, params, group
 
 
+def _order_where(spec: Spec, by: str | None) -> tuple[list[str], list[Any], str]:
+    """``_where_and_group`` over the per-order summary ``s``; a category
+    filter keeps the orders with a kept line of the category (their part of
+    the per-product summary)."""
+    cats = spec.filters.category
+    spec = Spec(spec.basis, spec.range, dataclasses.replace(spec.filters, category=[]))
+    where, params, group = _where_and_group(spec, by, o="s", day="s.day")
+    if cats:
+        where.append("EXISTS (SELECT 1 FROM sales_order_products op WHERE op.order_id = s.order_id"
+                     f" AND op.units > 0 AND op.category IN ({', '.join('?' * len(cats))}))")
+        params += [c or "" for c in cats]
+    return where, params, group
+
+
 def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     """The values from the summaries: an order's from ``sales_orders`` (its
     days in order), a line's from ``sales_lines`` (a range of days, joined to
     its order only when an order's attribute filters or groups)."""
     if field not in _LINE_FIELDS:
-        where, params, group = _where_and_group(spec, by, o="s", day="s.day")
+        where, params, group = _order_where(spec, by)
         join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
         value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
         return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no"
@@ -165,11 +180,16 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     groups by distinct value (prices repeat) in group and value order."""
     from salescrm import salesfacts
 
-    if by in PERIODS and (field in _LINE_FIELDS or not spec.filters.category) and salesfacts.ready(conn):
+    f, rng = spec.filters, spec.range
+    # an order field over all of a range is one period (unless its values stream off their index)
+    one = by is None and (field == "margin" or (field == "order_value" and bool(
+        rng.start or rng.end or f.channel or f.salesperson or f.customer or f.region or f.category)))
+    if (by in PERIODS or one) and salesfacts.ready(conn):
         # what bounds the values of a day: its orders, or for lines its kept units (a line keeps one or more)
         size = "units" if field in _LINE_FIELDS else "orders"
         cur = spec.filters.currency
         for start, lo, hi in period_windows(conn, spec.range, by):
+            label = None if one else start.isoformat()
             days = [(date.fromisoformat(d), n) for d, n in conn.execute(
                 f"SELECT day, sum({size}) FROM sales_days WHERE day >= ? AND day <= ?"
                 + (" AND currency = ?" if cur else "") + " GROUP BY day",
@@ -177,11 +197,10 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
             if sum(n for _, n in days) <= _LISTED:
                 got = _listed(conn, spec, field, key, days)
                 if got:
-                    yield start.isoformat(), got[0], None, got[1], got[2]
+                    yield label, got[0], None, got[1], got[2]
                 continue
             # a long period: grouped by value in SQL (memory bounded by the distinct values); a line's
             # value or units in the currency alone: off their index as it streams (its entries hold the day)
-            f = spec.filters
             if field in _LINE_FIELDS and cur and not (f.channel or f.salesperson or f.customer or f.region
                                                       or f.category):
                 col, index = ("value", "sales_lines_value") if field == "line_value" else ("qty", "sales_lines_qty")
@@ -195,9 +214,9 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
                                     f" GROUP BY v ORDER BY v", params).fetchall()
             if rows:
                 values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
-                yield start.isoformat(), values, counts, rows[0][2], rows[-1][3]
+                yield label, values, counts, rows[0][2], rows[-1][3]
         return
-    if by == "customer" and field not in _LINE_FIELDS and not spec.filters.category and salesfacts.ready(conn):
+    if by == "customer" and field not in _LINE_FIELDS and salesfacts.ready(conn):
         yield from _by_customer(conn, spec, field)
         return
     current: Any = _NOTHING
@@ -245,7 +264,7 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> Iterator[t
     """An order field per customer: the per-order summary walked in customer
     order (its index), each customer's values and keys in one text row, so
     nothing is sorted in SQL and no row per value reaches Python."""
-    where, params, _ = _where_and_group(spec, None, o="s", day="s.day")
+    where, params, _ = _order_where(spec, None)
     join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
     value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
     for cid, vs, ks in conn.execute(
@@ -294,8 +313,7 @@ def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     # Build the fact query; category filters on order fields become an EXISTS.
     from salescrm import salesfacts
 
-    if (field in _LINE_FIELDS or (by not in ("category", "product") and not spec.filters.category)) \
-            and salesfacts.ready(conn):
+    if (field in _LINE_FIELDS or by not in ("category", "product")) and salesfacts.ready(conn):
         return _summary_facts(spec, field, by)
     if spec.filters.category and field not in _LINE_FIELDS:
         cats = spec.filters.category
