@@ -347,8 +347,7 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     # and sum of squares as exact integers, the values at the percentile
     # ranks, and the extremes with the (order, line) holding them.
     key = "oid * 1048576 + coalesce(line_no, 0)"  # (order, line) in one sortable integer
-    agg: dict[Any, tuple] = {}
-    picked: dict[Any, dict[int, tuple]] = {}
+    rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
     for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key):
         if counts is None:
             n, total, sumsq = len(values), sum(values), sum(map(mul, values, values))
@@ -357,54 +356,27 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
             sumsq = sum(map(mul, map(mul, values, values), counts))
         wanted = sorted({r for _, pc in PERCENTILES
                          for r in ((n - 1) * pc // 100, min((n - 1) * pc // 100 + 1, n - 1))})
-        got: dict[int, tuple] = {}
+        at: dict[int, int] = {}  # rank -> value
         if counts is None:
-            got.update((r, (values[r], None, None, None)) for r in wanted)
+            at.update((r, values[r]) for r in wanted)
         else:
             seen = i = 0
             for v, c in zip(values, counts):
                 seen += c
                 while i < len(wanted) and wanted[i] < seen:
-                    got[wanted[i]] = (v, None, None, None)
+                    at[wanted[i]] = v
                     i += 1
                 if i == len(wanted):
                     break
-        v_lo, v_hi = values[0], values[-1]
-        got[0] = (v_lo, k_lo >> 20, (k_lo & 1048575) or None, None)
-        got[n - 1] = (v_hi, k_hi >> 20, (k_hi & 1048575) or None, None)
-        picked[g] = got
-        agg[g] = (n, total, v_lo, v_hi, sumsq)
-    extreme_orders = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
-    owner = lookup(conn, "orders", "customer_id", extreme_orders)
-    for d in picked.values():
-        for rn, x in d.items():
-            if x[1] is not None:
-                d[rn] = (x[0], x[1], x[2], owner.get(x[1]))
-    ids = {x[1] for d in picked.values() for x in d.values() if x[1] is not None}
-    numbers = lookup(conn, "orders", "number", ids)
-    cids = {x[3] for d in picked.values() for x in d.values() if x[3] is not None}
-    names = customer_names(conn, cids)
-    nulls = [g for g in agg if isinstance(g, bytes)]
-    for g in nulls:  # the x'00' sentinel back to None
-        agg[None] = agg.pop(g)
-        if g in picked:
-            picked[None] = picked.pop(g)
-    group_labels = _group_labels(conn, by, list(agg))
-    rows = []
-    for g, (n, total, vmin, vmax, sumsq) in agg.items():
-        pk = picked.get(g, {})
-        row: dict[str, Any] = {"group": group_labels.get(g, g), "count": n, "sum": total}
-        row["mean"] = Decimal(total) / n
+        row: dict[str, Any] = {"group": None if isinstance(g, bytes) else g,  # (x'00': no group)
+                               "count": n, "sum": total, "mean": Decimal(total) / n}
         for name, p in PERCENTILES:
             pos = Decimal(p) * (n - 1) / 100
             lo = int(pos)
-            row[name] = _interp(pk.get(lo, (None,))[0], pk.get(lo + 1, (None,))[0], pos - lo)
-        for which, rn in (("min", 0), ("max", n - 1)):
-            v, oid, line_no, cid = pk.get(rn, (None, None, None, None))
-            row[which] = v
-            row[f"{which}_order"] = (numbers.get(oid, f"#{oid}") + (f" line {line_no}" if line_no else "")
-                                     if oid is not None else None)
-            row[f"{which}_customer"] = names.get(cid) if cid is not None else None
+            row[name] = _interp(at.get(lo), at.get(lo + 1), pos - lo)
+        # the extremes' (order, line) until their order numbers and customers are looked up below
+        row["min"], row["min_order"] = values[0], (k_lo >> 20, k_lo & 1048575)
+        row["max"], row["max_order"] = values[-1], (k_hi >> 20, k_hi & 1048575)
         if n > 1:  # exact: (n * sum of squares - sum^2) / (n (n - 1)), then the square root
             var = Decimal(n * sumsq - total * total) / Decimal(n * (n - 1))
             row["stdev"] = var.sqrt() if var > 0 else Decimal(0)
@@ -416,6 +388,17 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
                           else Decimal(row[k]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         row["currency"] = spec.filters.currency if money else None
         rows.append(row)
+    extremes = {r[k][0] for r in rows for k in ("min_order", "max_order")}
+    owner = lookup(conn, "orders", "customer_id", extremes)
+    numbers = lookup(conn, "orders", "number", extremes)
+    names = customer_names(conn, owner.values())
+    labels = _group_labels(conn, by, [r["group"] for r in rows])
+    for row in rows:
+        row["group"] = labels.get(row["group"], row["group"])
+        for which in ("min", "max"):
+            oid, line_no = row[f"{which}_order"]
+            row[f"{which}_order"] = numbers.get(oid, f"#{oid}") + (f" line {line_no}" if line_no else "")
+            row[f"{which}_customer"] = names.get(owner.get(oid))
     rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     kind = "money" if money else "decimal"
     ikind = "money" if money else "int"
