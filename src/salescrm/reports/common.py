@@ -866,8 +866,10 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         sql = (
             f"SELECT {outer_keys + ', ' if keys else ''}count(DISTINCT oid), sum(u), sum(v), NULL, sum(c) FROM ("
             f"SELECT {aliased}f.order_id AS oid, f.units AS u, f.revenue AS v, f.cost AS c FROM {source} f"
-            + (" JOIN customers c ON c.id = f.customer_id" if need_c else "")
-            + (" JOIN products p ON p.id = f.product_id" if need_p else "")
+            # (CROSS JOIN: the shipment lines drive, by their time range or in full; a product or
+            # customer first would walk the lines through an index, fetching each one)
+            + (" CROSS JOIN customers c ON c.id = f.customer_id" if need_c else "")
+            + (" CROSS JOIN products p ON p.id = f.product_id" if need_p else "")
             + (" WHERE " + " AND ".join(bounds + where) if bounds + where else "")
             + " LIMIT -1)"
             + (f" GROUP BY {outer_keys}" if keys else "")
@@ -953,8 +955,8 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
     range query per period on its time key (the period's local days as UTC
     instants): no date conversion per row and no sort."""
     where, params = filter_sql(spec.filters, o="f", p="p", by_time=True)
-    join = (" JOIN customers c ON c.id = f.customer_id" if spec.filters.region else "") + \
-        (" JOIN products p ON p.id = f.product_id" if spec.filters.category else "")
+    join = (" CROSS JOIN customers c ON c.id = f.customer_id" if spec.filters.region else "") + \
+        (" CROSS JOIN products p ON p.id = f.product_id" if spec.filters.category else "")
     # orders: each order's first shipment in the period (see shipped_rows_sql); with a category filter
     # an order counts by its lines of that category, so there they are counted one by one
     orders = ("count(DISTINCT f.order_id)" if spec.filters.category
