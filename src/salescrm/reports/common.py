@@ -713,22 +713,22 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
     return conn.execute(sql, params).fetchall()
 
 
-def _shipped_bounds(rng: Range) -> tuple[list[str], list[Any], list[str], list[Any]]:
-    """WHERE terms on ``f.shipped_at`` for a range of local days: the UTC
-    instants a day either side (an index range) and then the exact local
+def _time_bounds(rng: Range, col: str = "f.shipped_at") -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """WHERE terms on a UTC timestamp column for a range of local days: the
+    UTC instants a day either side (an index range) and then the exact local
     day, each with its parameters."""
-    day = local_day_sql("f.shipped_at")
+    day = local_day_sql(col)
     bounds: list[str] = []
     bparams: list[Any] = []
     days: list[str] = []
     dparams: list[Any] = []
     if rng.start:
-        bounds.append("f.shipped_at >= ?")
+        bounds.append(f"{col} >= ?")
         bparams.append(utc_bound(rng.start, days=-1))
         days.append(f"{day} >= ?")
         dparams.append(rng.start.isoformat())
     if rng.end:
-        bounds.append("f.shipped_at < ?")
+        bounds.append(f"{col} < ?")
         bparams.append(utc_bound(rng.end, days=2))
         days.append(f"{day} <= ?")
         dparams.append(rng.end.isoformat())
@@ -757,7 +757,7 @@ def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | N
         return None
     if not salesfacts.ready(conn):
         return None
-    bounds, bparams, days, dparams = _shipped_bounds(rng)
+    bounds, bparams, days, dparams = _time_bounds(rng)
     where, params = bounds + days, bparams + dparams
     join = ""
     if f.category:
@@ -851,7 +851,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         from salescrm import salesfacts
 
         where, params = filter_sql(f, o="f", p="p", by_time=True)
-        bounds, bparams, days, dparams = _shipped_bounds(rng)
+        bounds, bparams, days, dparams = _time_bounds(rng)
         where += days
         params += dparams
         if salesfacts.ready(conn):
@@ -876,19 +876,8 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         )
         return conn.execute(sql, sparams + bparams + params).fetchall()
     # collected
-    day = local_day_sql("o.paid_at")
-    pw = []
-    pparams: list[Any] = []
-    if rng.start:
-        pw.append("o.paid_at >= ?")
-        pparams.append(utc_bound(rng.start, days=-1))
-        pw.append(f"{day} >= ?")
-        pparams.append(rng.start.isoformat())
-    if rng.end:
-        pw.append("o.paid_at < ?")
-        pparams.append(utc_bound(rng.end, days=2))
-        pw.append(f"{day} <= ?")
-        pparams.append(rng.end.isoformat())
+    bounds, bparams, days, dparams = _time_bounds(rng, "o.paid_at")
+    pw, pparams = bounds + days, bparams + dparams
     sql = (
         f"SELECT {select_keys}count(DISTINCT o.id), NULL, sum(o.amount_cents), NULL, NULL"
         f" FROM {collected_source(conn)} o"
