@@ -244,6 +244,32 @@ def test_a_database_from_before_the_summaries_gets_them_on_upgrade(tmp_path, mon
     assert conn.execute("SELECT count(*) FROM sales_orders").fetchone()[0] > 0
 
 
+@pytest.mark.parametrize("rebuild_at", [20_000, 1])
+def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_path, monkeypatch, rebuild_at):
+    """From m0006 (summaries of m0005 current) to m0007: the new tables
+    equal a fresh computation, whether the upgrade refreshes order by order
+    or rebuilds everything."""
+    from salescrm import migrations
+
+    path = tmp_path / "v6.db"
+    conn = _shop(path)
+    _random_history(conn, random.Random(5), n=15, check_every=False)
+    # what a database at m0006 holds: no m0007 objects, the rest unchanged
+    for name in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers"):
+        conn.execute(f"DROP TABLE {name}")
+    for name in ("sales_shipped_product", "sales_shipped_again"):
+        conn.execute(f"DROP INDEX {name}")
+    conn.execute("PRAGMA user_version = 6")
+    conn.close()
+    assert migrations.MIGRATIONS[6] == "m0007_report_summaries"
+    monkeypatch.setattr(salesfacts, "_REBUILD_AT", rebuild_at)
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    _assert_current(conn)
+    for table in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
+
+
 def test_rebuild_recomputes_everything(history):
     with db.write_tx(history):
         history.execute("DELETE FROM sales_products")

@@ -84,6 +84,17 @@ CREATE TABLE sales_shipped_customers (
     PRIMARY KEY (customer_id, currency)
 ) STRICT, WITHOUT ROWID;
 
--- what is here already: computed when this migration commits
+-- what is here already: the shipped totals added up from the shipment lines
+-- (which m0005 keeps; a later refresh moves them from there), the lines'
+-- rows computed when this migration commits
+INSERT INTO sales_shipped_hours (hour, currency, lines, firsts, revenue, units, cost)
+    SELECT substr(shipped_at, 1, 13), currency, count(*), sum(counts_order), sum(revenue), sum(units), sum(cost)
+    FROM sales_shipped GROUP BY 1, 2;
+INSERT INTO sales_shipped_products (product_id, currency, orders, units, revenue, lines, cost)
+    SELECT product_id, currency, count(DISTINCT order_id), sum(units), sum(revenue), count(*), sum(cost)
+    FROM sales_shipped GROUP BY 1, 2;
+INSERT INTO sales_shipped_customers (customer_id, currency, orders, units, revenue, lines, cost)
+    SELECT customer_id, currency, count(DISTINCT order_id), sum(units), sum(revenue), count(*), sum(cost)
+    FROM sales_shipped GROUP BY 1, 2;
 INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM sales_orders;
 """
