@@ -25,7 +25,7 @@ use the line-by-line queries until the next salescrm write refreshes).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 _CHUNK = 500
@@ -146,6 +146,30 @@ def _add(deltas: dict[tuple, list[int]], key: tuple, sign: int, values: Sequence
         d[i] += sign * v
 
 
+def _add_per_order(deltas: dict[tuple, list[int]], rows: Iterable[tuple], sign: int,
+                   key: Callable[[tuple], tuple], values: Callable[[tuple], Sequence[int]]) -> None:
+    """``_add`` once per order and total: ``key`` gives a row's (order,
+    total's key...); rows of one order under one key are summed first, so
+    the order counts once in that total however many of its rows fall there."""
+    per: dict[tuple, list[int]] = {}
+    for r in rows:
+        k, vals = key(r), values(r)
+        t = per.get(k)
+        if t is None:
+            per[k] = list(vals)
+        else:
+            for i, v in enumerate(vals):
+                t[i] += v
+    for k, t in per.items():
+        _add(deltas, k[1:], sign, t)
+
+
+def _shipped_values(r: tuple) -> tuple[int, int, int, int]:
+    """A ``sales_shipped`` row's part of a shipped total: units, revenue, one
+    line, cost."""
+    return r[9], r[10], 1, r[11]
+
+
 class _OutOfStep(Exception):
     """A total would go below what its orders hold: the summaries were
     changed behind our back (by hand, another tool)."""
@@ -206,17 +230,11 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             _order_product_rows_sql(q, f"o.id IN ({ph})"))
         changed = {k[0] for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
         for rows, sign in ((old, -1), (new, +1)):
-            per_category: dict[tuple, list[int]] = {}
-            for k, r in rows.items():
-                if k[0] not in changed:
-                    continue
+            moving = [r for r in rows.values() if r[0] in changed]
+            for r in moving:
                 _add(products, (r[1], r[2], r[3]), sign, r[5:])
-                # an order counts once per category, whatever number of its products
-                c = per_category.setdefault((k[0], r[4], r[2], r[3]), [0, 0, 0, 0])
-                for i, v in enumerate(r[5:]):
-                    c[i] += v
-            for (_oid, cat, day, cur), v in per_category.items():
-                _add(categories, (cat, day, cur), sign, v)
+            # an order counts once per category, whatever number of its products
+            _add_per_order(categories, moving, sign, lambda r: (r[0], r[4], r[2], r[3]), lambda r: r[5:])
         # each line's value and kept units (report stats), the shipped and
         # collected bases: their own rows, read without totals
         _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"),
@@ -235,22 +253,12 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             if old.get(k) != new.get(k):
                 moved.update(r[3] for r in (old.get(k), new.get(k)) if r)
         for rows, sign in ((old, -1), (new, +1)):
-            per_product: dict[tuple, list[int]] = {}
-            per_customer: dict[tuple, list[int]] = {}
             for k, r in rows.items():
                 if old.get(k) != new.get(k):
                     _add(hours, (r[0][:13], r[4]), sign, (r[12], r[10], r[9], r[11]))
-                if r[3] in moved:
-                    for per, key in ((per_product, (r[3], r[8], r[4])), (per_customer, (r[3], r[5], r[4]))):
-                        t = per.setdefault(key, [0, 0, 0, 0])
-                        t[0] += r[9]
-                        t[1] += r[10]
-                        t[2] += 1
-                        t[3] += r[11]
-            for (_oid, product_id, currency), t in per_product.items():
-                _add(shipped_products, (product_id, currency), sign, t)
-            for (_oid, customer_id, currency), t in per_customer.items():
-                _add(shipped_customers, (customer_id, currency), sign, t)
+            moving = [r for r in rows.values() if r[3] in moved]
+            _add_per_order(shipped_products, moving, sign, lambda r: (r[3], r[8], r[4]), _shipped_values)
+            _add_per_order(shipped_customers, moving, sign, lambda r: (r[3], r[5], r[4]), _shipped_values)
         _replace_rows(conn, chunk, "sales_collected", ("paid_at", "payment_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "amount"),
                       "SELECT paid_at, payment_id, order_id, currency, customer_id, channel, salesperson, amount"
