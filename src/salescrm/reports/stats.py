@@ -59,6 +59,16 @@ PERCENTILES = (("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
 _LINE_FIELDS = ("line_value", "quantity")
 
 
+def _key_sql(order: str, line: str) -> str:
+    """An (order, line) as one sortable integer, for the extremes: decoded
+    by ``_unkey``."""
+    return f"({order} * 1048576 + {line})"
+
+
+def _unkey(k: int) -> tuple[int, int]:
+    return k >> 20, k & 1048575
+
+
 def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str) -> tuple[list[str], list[Any], str]:
     """The filters and date range as WHERE terms, and the SQL of the group
     key (orders or the per-order summary as ``o``, its date column ``day``)."""
@@ -141,7 +151,7 @@ def _facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     frm += " JOIN customers c ON c.id = o.customer_id" if need_c else ""
     frm += " JOIN products p ON p.id = l.product_id" if need_p and per_line else ""
     cond = " AND l.qty > l.returned_qty" if per_line else ""
-    sql = (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, o.id AS oid, {ident} AS line_no, o.customer_id AS cid"
+    sql = (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, o.id AS oid, {ident} AS line_no"
            f" FROM {frm} WHERE +o.status IN ({BOOKED_SQL}){cond} AND " + " AND ".join(where))
     return sql, params
 
@@ -154,18 +164,27 @@ def _value_rows(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None
     if (field != "margin" and by is None and f.currency and not (f.category or f.channel or f.salesperson
             or f.customer or f.region or rng.start or rng.end) and salesfacts.ready(conn)):
         # all history: every value in value order off its index, grouped as it streams (no sort)
-        table, col, index, line = {
-            "order_value": ("sales_orders", "revenue", "sales_orders_value", "0"),
-            "line_value": ("sales_lines", "value", "sales_lines_value", "line_no"),
-            "quantity": ("sales_lines", "qty", "sales_lines_qty", "line_no")}[field]
-        k = f"order_id * 1048576 + {line}"
-        yield from conn.execute(
-            f"SELECT x'00', {col}, count(*), min({k}), max({k}) FROM {table} INDEXED BY {index}"
-            f" WHERE currency = ? GROUP BY {col} ORDER BY {col}", (f.currency,))
+        yield from ((b"\x00", *r) for r in _indexed_values(conn, field, f.currency))
         return
     facts, params = _filter_params(conn, spec, field, by)
     yield from conn.execute(f"SELECT g, v, count(*), min({key}), max({key}) FROM ({facts}) GROUP BY g, v"
                             f" ORDER BY g, v", params)
+
+
+def _indexed_values(conn: sqlite3.Connection, field: str, currency: str, lo: date | None = None,
+                    hi: date | None = None) -> Iterator[tuple]:
+    """(value, count, first key, last key) in value order, off the summary's
+    index of the field's values (no sort), optionally within a range of days
+    (the line indexes' entries hold the day)."""
+    table, col, index, line = {
+        "order_value": ("sales_orders", "revenue", "sales_orders_value", "0"),
+        "line_value": ("sales_lines", "value", "sales_lines_value", "line_no"),
+        "quantity": ("sales_lines", "qty", "sales_lines_qty", "line_no")}[field]
+    k = _key_sql("order_id", line)
+    days = " AND day >= ? AND day <= ?" if lo and hi else ""
+    return conn.execute(f"SELECT {col}, count(*), min({k}), max({k}) FROM {table} INDEXED BY {index}"
+                        f" WHERE currency = ?{days} GROUP BY {col} ORDER BY {col}",
+                        (currency, *((lo.isoformat(), hi.isoformat()) if lo and hi else ())))
 
 
 def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None,
@@ -175,9 +194,12 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     ``counts``, or every value (``counts`` None); the keys are the (order,
     line) holding the minimum (the lowest such) and the maximum (the highest).
 
-    By period, from the summaries: each period's values are read as a list
-    (``_listed``), or a long period's grouped by value in SQL; otherwise SQL
-    groups by distinct value (prices repeat) in group and value order."""
+    From the summaries: by period (and an order field over a whole range,
+    one period) each period's values are read as a list (``_listed``), or a
+    long period's grouped by value in SQL; an order field by customer walks
+    the orders in customer order (``_by_customer``).  Otherwise SQL groups
+    by distinct value (prices repeat) in group and value order, off the
+    value index over all history (``_indexed_values``)."""
     from salescrm import salesfacts
 
     f, rng = spec.filters, spec.range
@@ -187,7 +209,7 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     if (by in PERIODS or one) and salesfacts.ready(conn):
         # what bounds the values of a day: its orders, or for lines its kept units (a line keeps one or more)
         size = "units" if field in _LINE_FIELDS else "orders"
-        cur = spec.filters.currency
+        cur = f.currency
         for start, lo, hi in period_windows(conn, spec.range, by):
             label = None if one else start.isoformat()
             days = [(date.fromisoformat(d), n) for d, n in conn.execute(
@@ -201,13 +223,9 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
                 continue
             # a long period: grouped by value in SQL (memory bounded by the distinct values); a line's
             # value or units in the currency alone: off their index as it streams (its entries hold the day)
-            if field in _LINE_FIELDS and cur and not (f.channel or f.salesperson or f.customer or f.region
-                                                      or f.category):
-                col, index = ("value", "sales_lines_value") if field == "line_value" else ("qty", "sales_lines_qty")
-                k = "order_id * 1048576 + line_no"
-                rows = conn.execute(f"SELECT {col}, count(*), min({k}), max({k}) FROM sales_lines INDEXED BY {index}"
-                                    f" WHERE currency = ? AND day >= ? AND day <= ? GROUP BY {col} ORDER BY {col}",
-                                    (cur, lo.isoformat(), hi.isoformat())).fetchall()
+            if field in _LINE_FIELDS and f.currency and not (f.channel or f.salesperson or f.customer
+                                                             or f.region or f.category):
+                rows = list(_indexed_values(conn, field, f.currency, lo, hi))
             else:
                 facts, params = _summary_facts(Spec(spec.basis, Range(lo, hi), f), field, None)
                 rows = conn.execute(f"SELECT v, count(*), min({key}), max({key}) FROM ({facts})"
@@ -268,7 +286,7 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> Iterator[t
     join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
     value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
     for cid, vs, ks in conn.execute(
-            f"SELECT s.customer_id, group_concat({value}), group_concat(s.order_id * 1048576)"
+            f"SELECT s.customer_id, group_concat({value}), group_concat({_key_sql('s.order_id', '0')})"
             f" FROM sales_orders s INDEXED BY sales_orders_customer{join} WHERE " + " AND ".join(where)
             + " GROUP BY s.customer_id", params):
         values, ends = _parse(vs, ks)
@@ -317,11 +335,7 @@ def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
         return _summary_facts(spec, field, by)
     if spec.filters.category and field not in _LINE_FIELDS:
         cats = spec.filters.category
-        spec.filters.category = []
-        try:
-            sql, params = _facts(spec, field, by)
-        finally:
-            spec.filters.category = cats
+        sql, params = _facts(Spec(spec.basis, spec.range, dataclasses.replace(spec.filters, category=[])), field, by)
         exists = ("EXISTS (SELECT 1 FROM order_lines l2 JOIN products p2 ON p2.id = l2.product_id"
                   " WHERE l2.order_id = o.id AND l2.qty > l2.returned_qty AND p2.category IN ("
                   + ", ".join("?" * len(cats)) + "))")
@@ -346,7 +360,7 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     # Per group, its values in order (see ``_distributions``): count, sum
     # and sum of squares as exact integers, the values at the percentile
     # ranks, and the extremes with the (order, line) holding them.
-    key = "oid * 1048576 + coalesce(line_no, 0)"  # (order, line) in one sortable integer
+    key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
     rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
     for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key):
         if counts is None:
@@ -375,8 +389,8 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
             lo = int(pos)
             row[name] = _interp(at.get(lo), at.get(lo + 1), pos - lo)
         # the extremes' (order, line) until their order numbers and customers are looked up below
-        row["min"], row["min_order"] = values[0], (k_lo >> 20, k_lo & 1048575)
-        row["max"], row["max_order"] = values[-1], (k_hi >> 20, k_hi & 1048575)
+        row["min"], row["min_order"] = values[0], _unkey(k_lo)
+        row["max"], row["max_order"] = values[-1], _unkey(k_hi)
         if n > 1:  # exact: (n * sum of squares - sum^2) / (n (n - 1)), then the square root
             var = Decimal(n * sumsq - total * total) / Decimal(n * (n - 1))
             row["stdev"] = var.sqrt() if var > 0 else Decimal(0)
