@@ -757,21 +757,17 @@ def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | N
         return None
     if not salesfacts.ready(conn):
         return None
-    bounds, bparams, days, dparams = _time_bounds(rng)
-    where, params = bounds + days, bparams + dparams
-    join = ""
-    if f.category:
-        join = " JOIN products p ON p.id = f.product_id"
-        where.append(f"p.category IN ({', '.join('?' * len(f.category))})")
-        params += f.category
+    where, params = filter_sql(f, o="f", p="p")  # (the currency, and a category through p)
+    join = " JOIN products p ON p.id = f.product_id" if f.category else ""
     if not (rng.start or rng.end):  # all history: the products' totals
         sql = (f"SELECT f.product_id, f.orders, f.units, f.revenue, NULL, f.cost FROM sales_shipped_products f{join}"
-               " WHERE f.currency = ?" + "".join(" AND " + w for w in where))
-    else:
-        sql = ("SELECT f.product_id, count(DISTINCT f.order_id), sum(f.units), sum(f.revenue), NULL, sum(f.cost)"
-               f" FROM sales_shipped f INDEXED BY sales_shipped_product{join} WHERE f.currency = ?"
-               + "".join(" AND " + w for w in where) + " GROUP BY f.product_id")
-    return conn.execute(sql, [f.currency, *params]).fetchall()
+               " WHERE " + " AND ".join(where))
+        return conn.execute(sql, params).fetchall()
+    bounds, bparams, days, dparams = _time_bounds(rng)
+    sql = ("SELECT f.product_id, count(DISTINCT f.order_id), sum(f.units), sum(f.revenue), NULL, sum(f.cost)"
+           f" FROM sales_shipped f INDEXED BY sales_shipped_product{join} WHERE "
+           + " AND ".join(where + bounds + days) + " GROUP BY f.product_id")
+    return conn.execute(sql, params + bparams + dparams).fetchall()
 
 
 def _shipped_by_customer(conn: sqlite3.Connection, spec: Spec, dim: str) -> list[tuple] | None:
@@ -787,13 +783,7 @@ def _shipped_by_customer(conn: sqlite3.Connection, spec: Spec, dim: str) -> list
         return None
     if not salesfacts.ready(conn):
         return None
-    where, params = ["s.currency = ?"], [f.currency]
-    if f.customer:
-        where.append(f"s.customer_id IN ({', '.join('?' * len(f.customer))})")
-        params += f.customer
-    if f.region:
-        where.append(f"c.region IN ({', '.join('?' * len(f.region))})")
-        params += f.region
+    where, params = filter_sql(f, o="s")  # (the currency, customers, and regions through c)
     join = " JOIN customers c ON c.id = s.customer_id" if dim == "region" or f.region else ""
     key = "s.customer_id" if dim == "customer" else "c.region"
     sql = (f"SELECT {key}, sum(s.orders), sum(s.units), sum(s.revenue), NULL, sum(s.cost)"
