@@ -13,7 +13,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -77,19 +77,32 @@ def resolve_format(fmt: str | None, stream: IO[str] | None = None) -> str:
 # --------------------------------------------------------------------------- values
 
 
-def plain(value: Any, kind: str) -> str:
-    """A value as text for csv/tsv/markdown: no separators, no symbols."""
+def _text(value: Any) -> str:
     if value is None:
         return ""
-    if kind == "money":
-        return money.fmt(value)
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "list":
-        return ",".join(str(v) for v in value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _plain_bool(value: Any) -> str:
+    return "" if value is None else "true" if value else "false"
+
+
+def _plain_list(value: Any) -> str:
+    return "" if value is None else ",".join(str(v) for v in value)
+
+
+_PLAIN: dict[str, Callable[[Any], str]] = {"money": money.fmt, "bool": _plain_bool, "list": _plain_list}
+
+
+def plain_for(kind: str) -> Callable[[Any], str]:
+    """How a column of this kind is written for csv/tsv/markdown (chosen
+    once per column, not per cell): no separators, no symbols."""
+    return _PLAIN.get(kind, _text)
+
+
+def plain(value: Any, kind: str) -> str:
+    """A value as text for csv/tsv/markdown: no separators, no symbols."""
+    return plain_for(kind)(value)
 
 
 def human(value: Any, kind: str) -> str:
@@ -113,32 +126,54 @@ def human(value: Any, kind: str) -> str:
     return str(value)
 
 
-def json_literal(value: Any, kind: str) -> str:
+def _json_int(value: Any) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def _json_decimal(value: Any) -> str:
+    return "null" if value is None else format(Decimal(value), "f")
+
+
+def _json_bool(value: Any) -> str:
+    return "null" if value is None else "true" if value else "false"
+
+
+def _json_list(value: Any) -> str:
+    return "null" if value is None else json.dumps(list(value), ensure_ascii=False)
+
+
+def _json_money(value: Any) -> str:
+    return "null" if value is None else money.fmt(value)  # a JSON number with exactly two decimals
+
+
+def _json_other(value: Any) -> str:
     if value is None:
         return "null"
-    if kind == "money":
-        return money.fmt(value)  # a JSON number with exactly two decimals
-    if kind == "int":
-        return str(int(value))
-    if kind in ("decimal", "percent"):
-        return format(Decimal(value), "f")
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "list":
-        return json.dumps(list(value), ensure_ascii=False)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return json.dumps(str(value), ensure_ascii=False)
 
 
+_JSON: dict[str, Callable[[Any], str]] = {"money": _json_money, "int": _json_int, "decimal": _json_decimal,
+                                          "percent": _json_decimal, "bool": _json_bool, "list": _json_list}
+
+
+def json_literal(value: Any, kind: str) -> str:
+    return _JSON.get(kind, _json_other)(value)
+
+
+def _json_writer(cols: Sequence[Col]) -> Callable[[Mapping[str, Any]], str]:
+    """A row as one JSON object, the keys quoted and each column's writer
+    chosen once."""
+    parts = [(c.key, json.dumps(c.key) + ": ", _JSON.get(c.kind, _json_other)) for c in cols]
+
+    def write(row: Mapping[str, Any]) -> str:
+        return "{" + ", ".join([name + fn(row.get(key)) for key, name, fn in parts]) + "}"
+    return write
+
+
 def json_object(row: Mapping[str, Any], cols: Sequence[Col]) -> str:
-    return (
-        "{"
-        + ", ".join(
-            f"{json.dumps(c.key)}: {json_literal(row.get(c.key), c.kind)}" for c in cols
-        )
-        + "}"
-    )
+    return _json_writer(cols)(row)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -172,23 +207,26 @@ def render(
     if fmt in ("csv", "tsv"):
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         writer.writerow([c.key for c in cols])
-        for row in rows:
-            writer.writerow([plain(row.get(c.key), c.kind) for c in cols])
+        cells = [(c.key, plain_for(c.kind)) for c in cols]
+        writer.writerows([fn(row.get(key)) for key, fn in cells] for row in rows)
     elif fmt == "json":
         out.write("[")
         first = True
+        obj = _json_writer(cols)
         for row in rows:
             out.write("\n" if first else ",\n")
-            out.write(json_object(row, cols))
+            out.write(obj(row))
             first = False
         out.write("\n]\n" if not first else "]\n")
     elif fmt == "jsonl":
+        obj = _json_writer(cols)
         for row in rows:
-            out.write(json_object(row, cols) + "\n")
+            out.write(obj(row) + "\n")
     elif fmt == "markdown":
         from tabulate import tabulate
 
-        data = [[plain(row.get(c.key), c.kind) for c in cols] for row in rows]
+        cells = [(c.key, plain_for(c.kind)) for c in cols]
+        data = [[fn(row.get(key)) for key, fn in cells] for row in rows]
         align = ["right" if c.kind in NUMERIC_KINDS else "left" for c in cols]
         out.write(
             tabulate(

@@ -1,10 +1,10 @@
 """Summaries for the slowest reports on large databases.
 
 One summary row per booked line with kept units (``sales_lines``): its
-booked revenue and kept units, with indexes on each, so that ``report
-stats`` over all history walks the values in order instead of computing and
-sorting three million of them.  Kept current like the other summaries
-(``salescrm.salesfacts``): the triggers of m0005 already mark every order a
+booked revenue and kept units, with indexes on each and per product, so
+that ``report stats`` over all history (or by product) walks the values in
+order instead of computing and sorting three million of them.  Kept current
+like the other summaries (``salescrm.salesfacts``): the triggers of m0005 already mark every order a
 line change touches.  The shipped basis gets a covering index by product,
 totals per UTC hour (``sales_shipped_hours``) with an index of the
 shipments that follow an earlier one of the same order, and totals per
@@ -30,6 +30,9 @@ CREATE INDEX sales_lines_order ON sales_lines(order_id, line_no);
 -- number: a period's values in order, and the lines holding the extremes)
 CREATE INDEX sales_lines_value ON sales_lines(currency, value);
 CREATE INDEX sales_lines_qty ON sales_lines(currency, qty);
+-- per product: its distinct (units, value) in order, each with its count and
+-- the lines holding it (stats of line fields by product or category)
+CREATE INDEX sales_lines_product ON sales_lines(currency, product_id, qty, value);
 
 -- the shipped basis by product over a long range: every shipment line of a
 -- currency in product and order order (the distinct orders of each product

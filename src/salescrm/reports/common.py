@@ -1011,19 +1011,20 @@ def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, da
 # --------------------------------------------------------------------------- labels
 
 
-_LOOKUPS = {("customers", "name"), ("orders", "number"), ("orders", "customer_id")}
+_LOOKUPS = {("customers", "name"), ("orders", "number, customer_id")}
 
 
 def lookup(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[int]) -> dict[int, Any]:
-    """``{id: column}`` for the given row ids (None ignored), 500 at a time.
-    Table and column from a fixed list: they are never input."""
+    """``{id: column}`` for the given row ids (None ignored), 500 at a time;
+    with several columns (``"a, b"``), ``{id: (a, b)}``.  Table and columns
+    from a fixed list: they are never input."""
     assert (table, column) in _LOOKUPS
     wanted = sorted({i for i in ids if i is not None})
     out: dict[int, Any] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i:i + 500]
-        out.update(conn.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})",
-                                chunk).fetchall())
+        rows = conn.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+        out.update(((r[0], r[1:]) for r in rows) if "," in column else rows)
     return out
 
 

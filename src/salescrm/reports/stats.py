@@ -16,22 +16,24 @@ summary, a line's from the per-line one, when they are current: see
 off an index, grouped by distinct value as they stream (prices repeat).  By
 period, each period's values come back in one row (no sort in SQL) and are
 sorted here; a period too long to hold as a list is grouped by value in SQL
-instead.  Otherwise SQL groups by group and distinct value, each with its
-count and the first and last order and line holding it.  Then, in value
-order: count, sum and sum of squares as exact integers, the values at the
-percentile ranks, and the extremes (ties: the lowest order and line for the
-minimum, the highest for the maximum).
+instead.  A line field by product or category streams each product's
+distinct (units, value) off their index.  Otherwise SQL groups by group and
+distinct value, each with its count and the first and last order and line
+holding it.  Then, in value order and exact integer arithmetic: count, sum
+and sum of squares, the values at the percentile ranks, the standard
+deviation by an integer square root, and the extremes (ties: the lowest
+order and line for the minimum, the highest for the maximum).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sqlite3
 from array import array
 from collections.abc import Iterator
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from math import isqrt
 from operator import mul
 from typing import Any
 
@@ -237,6 +239,10 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     if by == "customer" and field not in _LINE_FIELDS and salesfacts.ready(conn):
         yield from _by_customer(conn, spec, field)
         return
+    if (by in ("product", "category") and field in _LINE_FIELDS and f.currency and not (
+            f.channel or f.salesperson or f.customer or f.region) and salesfacts.ready(conn)):
+        yield from _by_product(conn, spec, field, by)
+        return
     current: Any = _NOTHING
     values = counts = array("q")
     k_lo = k_hi = 0
@@ -269,12 +275,10 @@ def _parse(vs: str, ks: str) -> tuple[list[int], tuple[tuple[int, int], tuple[in
     values, keys = list(map(int, vs.split(","))), ks.split(",")
     ends = []
     for v, pick in ((min(values), min), (max(values), max)):
-        at, holders = -1, []
-        with contextlib.suppress(ValueError):
-            while True:
-                at = values.index(v, at + 1)
-                holders.append(int(keys[at]))
-        ends.append((v, pick(holders)))
+        if values.count(v) == 1:
+            ends.append((v, int(keys[values.index(v)])))
+        else:
+            ends.append((v, pick(int(k) for x, k in zip(values, keys) if x == v)))
     return values, (ends[0], ends[1])
 
 
@@ -292,6 +296,56 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> Iterator[t
         values, ends = _parse(vs, ks)
         values.sort()
         yield cid, values, None, ends[0][1], ends[1][1]
+
+
+def _by_product(conn: sqlite3.Connection, spec: Spec, field: str, by: str) -> Iterator[tuple]:
+    """A line field per product (or category: its products merged) off the
+    index of each product's distinct (units, value) in order
+    (``sales_lines_product``), each with its count, as it streams: no sort
+    of every line.  Then a key lookup per group's extreme finds the lowest
+    (order, line) holding the minimum and the highest holding the maximum.
+    Only a line's own attributes may filter (currency, days, category)."""
+    f, rng = spec.filters, spec.range
+    where, params = ["l.currency = ?"], [f.currency]
+    if rng.start:
+        where.append("l.day >= ?")
+        params.append(rng.start.isoformat())
+    if rng.end:
+        where.append("l.day <= ?")
+        params.append(rng.end.isoformat())
+    cats, more = filter_sql(dataclasses.replace(f, currency=None), p="p")
+    cats = ["l.product_id IN (SELECT p.id FROM products p WHERE " + " AND ".join(cats) + ")"] if cats else []
+    line_value = field == "line_value"
+    cols = "l.product_id, l.qty" + (", l.value" if line_value else "")
+    rows = conn.execute(f"SELECT {cols}, count(*) FROM sales_lines l INDEXED BY sales_lines_product WHERE "
+                        + " AND ".join(where + cats) + f" GROUP BY {cols}", params + more)
+    held = " AND ".join([*where, "l.product_id = ?", "l.qty = ?"] + (["l.value = ?"] if line_value else []))
+    k = _key_sql("l.order_id", "l.line_no")
+
+    def key(which: str, holders: list[tuple]) -> int:
+        pick = min if which == "min" else max
+        return pick(conn.execute(f"SELECT {which}({k}) FROM sales_lines l INDEXED BY sales_lines_product"
+                                 f" WHERE {held}", (*params, *h)).fetchone()[0] for h in holders)
+
+    def merged(g: Any, found: dict[int, list]) -> tuple:
+        values = sorted(found)
+        lo, hi = found[values[0]], found[values[-1]]
+        return (g, array("q", values), array("q", (found[v][0] for v in values)), key("min", lo[1]),
+                key("max", hi[1]))
+
+    owner = dict(conn.execute("SELECT id, category FROM products")) if by == "category" else None
+    groups: dict[Any, dict[int, list]] = {}  # group -> value -> [count, [(product, units[, value]) holding it]]
+    last = _NOTHING
+    for r in rows:
+        g = r[0] if owner is None else owner.get(r[0])
+        if owner is None and g != last and last is not _NOTHING:
+            yield merged(last, groups.pop(last))
+        last = g
+        found = groups.setdefault(g, {}).setdefault(r[-2], [0, []])
+        found[0] += r[-1]
+        found[1].append(r[:-1])
+    for g in sorted(groups, key=lambda g: (g is None, g)):
+        yield merged(g, groups[g])
 
 
 def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
@@ -343,12 +397,55 @@ def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     return _facts(spec, field, by)
 
 
-def _interp(lo: int | None, hi: int | None, frac: Decimal) -> Decimal | None:
-    if lo is None:
-        return None
-    if hi is None or frac == 0:
-        return Decimal(lo)
-    return Decimal(lo) + (Decimal(hi) - Decimal(lo)) * frac
+def _half_up(a: int, b: int) -> int:
+    """a / b (b > 0) rounded half away from zero, as ROUND_HALF_UP does."""
+    q = (2 * abs(a) + b) // (2 * b)
+    return q if a >= 0 else -q
+
+
+def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
+    """One group's count, sum, mean, percentiles and standard deviation from
+    its values in order (distinct with their ``counts``, or every value when
+    ``counts`` is None), in exact integer arithmetic: money rounded half-up
+    to the cent, a quantity to 0.01 (kept as hundredths until the end)."""
+    if counts is None:
+        n, total, sumsq = len(values), sum(values), sum(map(mul, values, values))
+
+        def at(rank: int) -> int:
+            return values[rank]
+    else:
+        n, total = sum(counts), sum(map(mul, values, counts))
+        sumsq = sum(map(mul, map(mul, values, values), counts))
+        ranks = sorted({r for _, p in PERCENTILES for r in ((n - 1) * p // 100, min((n - 1) * p // 100 + 1, n - 1))})
+        found: dict[int, int] = {}
+        seen = i = 0
+        for v, c in zip(values, counts):
+            seen += c
+            while i < len(ranks) and ranks[i] < seen:
+                found[ranks[i]] = v
+                i += 1
+            if i == len(ranks):
+                break
+        at = found.__getitem__
+    scale = 1 if money else 100  # (a quantity's figures in hundredths)
+    row: dict[str, Any] = {"count": n, "sum": total, "mean": _half_up(scale * total, n)}
+    for name, p in PERCENTILES:
+        rank, part = divmod(p * (n - 1), 100)  # interpolate part/100 of the way to the next rank
+        lo = at(rank)
+        exact = 100 * lo + ((at(rank + 1) - lo) * part if part else 0)  # hundredths
+        row[name] = _half_up(exact, 100) if money else exact
+    if n > 1:
+        # sqrt(var) with var = (n * sum of squares - sum^2) / (n (n - 1)), rounded half-up:
+        # floor(sqrt(x) + 1/2) = (isqrt(floor(4x)) + 1) // 2, exactly
+        spread = max(n * sumsq - total * total, 0)
+        row["stdev"] = (isqrt(4 * scale * scale * spread // (n * (n - 1))) + 1) // 2
+    else:
+        row["stdev"] = None
+    if not money:
+        for k in ("mean", "p25", "median", "p75", "p90", "stdev"):
+            if row[k] is not None:
+                row[k] = Decimal(row[k]).scaleb(-2)
+    return row
 
 
 def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: str | None = None) -> Report:
@@ -357,62 +454,27 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     if by is not None and by not in GROUPS:
         raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
     money = field != "quantity"
-    # Per group, its values in order (see ``_distributions``): count, sum
-    # and sum of squares as exact integers, the values at the percentile
-    # ranks, and the extremes with the (order, line) holding them.
+    currency = spec.filters.currency if money else None
     key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
     rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
     for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key):
-        if counts is None:
-            n, total, sumsq = len(values), sum(values), sum(map(mul, values, values))
-        else:
-            n, total = sum(counts), sum(map(mul, values, counts))
-            sumsq = sum(map(mul, map(mul, values, values), counts))
-        wanted = sorted({r for _, pc in PERCENTILES
-                         for r in ((n - 1) * pc // 100, min((n - 1) * pc // 100 + 1, n - 1))})
-        at: dict[int, int] = {}  # rank -> value
-        if counts is None:
-            at.update((r, values[r]) for r in wanted)
-        else:
-            seen = i = 0
-            for v, c in zip(values, counts):
-                seen += c
-                while i < len(wanted) and wanted[i] < seen:
-                    at[wanted[i]] = v
-                    i += 1
-                if i == len(wanted):
-                    break
-        row: dict[str, Any] = {"group": None if isinstance(g, bytes) else g,  # (x'00': no group)
-                               "count": n, "sum": total, "mean": Decimal(total) / n}
-        for name, p in PERCENTILES:
-            pos = Decimal(p) * (n - 1) / 100
-            lo = int(pos)
-            row[name] = _interp(at.get(lo), at.get(lo + 1), pos - lo)
+        row = _figures(values, counts, money)
+        row["group"] = None if isinstance(g, bytes) else g  # (x'00': no group)
         # the extremes' (order, line) until their order numbers and customers are looked up below
         row["min"], row["min_order"] = values[0], _unkey(k_lo)
         row["max"], row["max_order"] = values[-1], _unkey(k_hi)
-        if n > 1:  # exact: (n * sum of squares - sum^2) / (n (n - 1)), then the square root
-            var = Decimal(n * sumsq - total * total) / Decimal(n * (n - 1))
-            row["stdev"] = var.sqrt() if var > 0 else Decimal(0)
-        else:
-            row["stdev"] = None
-        for k in ("mean", "p25", "median", "p75", "p90", "stdev"):
-            if row[k] is not None:
-                row[k] = (int(Decimal(row[k]).quantize(Decimal(1), rounding=ROUND_HALF_UP)) if money
-                          else Decimal(row[k]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-        row["currency"] = spec.filters.currency if money else None
+        row["currency"] = currency
         rows.append(row)
-    extremes = {r[k][0] for r in rows for k in ("min_order", "max_order")}
-    owner = lookup(conn, "orders", "customer_id", extremes)
-    numbers = lookup(conn, "orders", "number", extremes)
-    names = customer_names(conn, owner.values())
+    orders = lookup(conn, "orders", "number, customer_id", {r[k][0] for r in rows for k in ("min_order", "max_order")})
     labels = _group_labels(conn, by, [r["group"] for r in rows])
+    names = labels if by == "customer" else customer_names(conn, (o[1] for o in orders.values()))
     for row in rows:
         row["group"] = labels.get(row["group"], row["group"])
         for which in ("min", "max"):
             oid, line_no = row[f"{which}_order"]
-            row[f"{which}_order"] = numbers.get(oid, f"#{oid}") + (f" line {line_no}" if line_no else "")
-            row[f"{which}_customer"] = names.get(owner.get(oid))
+            number, owner = orders.get(oid, (f"#{oid}", None))
+            row[f"{which}_order"] = number + (f" line {line_no}" if line_no else "")
+            row[f"{which}_customer"] = names.get(owner)
     rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     kind = "money" if money else "decimal"
     ikind = "money" if money else "int"

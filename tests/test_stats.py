@@ -1,0 +1,145 @@
+"""``report stats``: the per-group figures in integer arithmetic, against
+an independent computation in exact fractions and a 60-digit Decimal square
+root, each rounded half-up (away from zero on a tie); and the paths that
+read line fields per product or category off their index, against the
+line-by-line path."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import date
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+
+import pytest
+
+from salescrm import db, orders, products, salesfacts, stock
+from salescrm.reports import common, stats
+from salescrm.reports.stats import _figures, _half_up
+from test_salesfacts import _random_history, _shop
+
+
+def _round(x: Fraction, step: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (Decimal(x.numerator) / Decimal(x.denominator)).quantize(step, rounding=ROUND_HALF_UP)
+
+
+def _expected(values: list[int], money: bool) -> dict:
+    step = Decimal(1) if money else Decimal("0.01")
+    xs = sorted(values)
+    n = len(xs)
+    mean = Fraction(sum(xs), n)
+    out: dict = {"count": n, "sum": sum(xs), "mean": _round(mean, step)}
+    for name, p in (("p25", 25), ("median", 50), ("p75", 75), ("p90", 90)):
+        pos = Fraction(p * (n - 1), 100)
+        lo = int(pos)
+        hi = xs[min(lo + 1, n - 1)]
+        out[name] = _round(xs[lo] + (hi - xs[lo]) * (pos - lo), step)
+    if n > 1:
+        var = sum((x - mean) ** 2 for x in xs) / (n - 1)
+        with localcontext() as ctx:
+            ctx.prec = 60
+            root = (Decimal(var.numerator) / Decimal(var.denominator)).sqrt()
+            out["stdev"] = root.quantize(step, rounding=ROUND_HALF_UP)
+    else:
+        out["stdev"] = None
+    if money:
+        out = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in out.items()}
+    return out
+
+
+def _both_forms(values: list[int], money: bool) -> list[dict]:
+    xs = sorted(values)
+    distinct = Counter(xs)
+    keys = sorted(distinct)
+    return [_figures(xs, None, money), _figures(keys, [distinct[k] for k in keys], money)]
+
+
+@pytest.mark.parametrize("a, b, want", [(5, 2, 3), (-5, 2, -3), (4, 2, 2), (-4, 2, -2), (7, 3, 2), (-7, 3, -2),
+                                        (8, 3, 3), (-8, 3, -3), (0, 9, 0), (1, 2, 1), (-1, 2, -1)])
+def test_half_up_rounds_ties_away_from_zero(a, b, want):
+    assert _half_up(a, b) == want
+
+
+def test_random_groups_equal_the_exact_figures():
+    rnd = random.Random(7)
+    for _ in range(600):
+        n = rnd.choice([1, 2, 3, 4, 5, 7, 10, 33, 101])
+        spread = rnd.choice([3, 100, 10**6, 10**13])
+        values = [rnd.randint(-spread // 3, spread) for _ in range(n)]
+        if rnd.random() < 0.3:  # many repeats
+            values = [rnd.choice(values[:3]) for _ in range(n)]
+        for money in (True, False):
+            want = _expected(values, money)
+            for got in _both_forms(values, money):
+                assert {k: got[k] for k in want} == want, (values, money)
+
+
+def test_a_standard_deviation_exactly_half_way_rounds_up():
+    # groups whose standard deviation is exactly k + 1/2 (a float or a 28-digit root can land either side)
+    found = 0
+    for xs in itertools.combinations_with_replacement(range(0, 12), 4):
+        n = len(xs)
+        var = Fraction(n * sum(x * x for x in xs) - sum(xs) ** 2, n * (n - 1))
+        if (4 * var).denominator == 1 and int(4 * var) ** 0.5 % 2 == 1:
+            found += 1
+            root = Fraction(int(round(float(4 * var) ** 0.5)), 2)
+            assert root * root == var
+            assert _figures(list(xs), None, True)["stdev"] == int(root + Fraction(1, 2))
+    assert found
+
+
+def test_quantity_figures_keep_two_decimals():
+    got = _figures([1, 2, 2, 7], None, False)
+    assert got["mean"] == Decimal("3.00") and str(got["mean"]) == "3.00"
+    assert str(got["p25"]) == "1.75" and str(got["median"]) == "2.00" and str(got["p90"]) == "5.50"
+    assert str(got["stdev"]) == "2.71"  # sqrt(22/3) = 2.7080...
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    conn = _shop(tmp_path_factory.mktemp("stats") / "shop.db")
+    _random_history(conn, random.Random(11), check_every=False)
+    return conn
+
+
+@pytest.mark.parametrize("field, by, rng, filters", [
+    ("line_value", "product", common.Range(), {}),
+    ("quantity", "product", common.Range(), {}),
+    ("line_value", "category", common.Range(), {}),
+    ("quantity", "category", common.Range(date(2025, 12, 1), date(2026, 1, 31)), {}),
+    ("line_value", "product", common.Range(None, date(2026, 1, 10)), {"currency": "USD"}),
+    ("line_value", "category", common.Range(date(2025, 12, 1), None), {"category": "tea,teaware"}),
+    ("quantity", "product", common.Range(), {"category": "teaware"}),
+])
+def test_line_fields_by_product_off_the_index_equal_the_line_path(history, monkeypatch, field, by, rng, filters):
+    spec = common.Spec("booked", rng, common.resolve_filters(history, **filters))
+    calls = []
+    monkeypatch.setattr(stats, "_by_product", lambda *a, f=stats._by_product: calls.append(1) or f(*a))
+    fast = stats.stats(history, spec, field, by).rows
+    assert calls and fast
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    assert stats.stats(history, spec, field, by).rows == fast
+
+
+def test_a_category_merges_its_products_extremes_the_lowest_and_highest_order_among_ties(tmp_path):
+    conn = _shop(tmp_path / "shop.db")
+    with db.write_tx(conn):  # two more teaware products at the prices of MUG and POT
+        products.add(conn, sku="CUP", name="杯", category="teaware", cost=400, price=2000, tax_rate="10")
+        products.add(conn, sku="URN", name="Urn", category="teaware", cost=900, price=3333, tax_rate="7")
+        for sku in ("CUP", "URN"):
+            stock.receive(conn, sku, 100)
+    refs = []
+    for i, sku in enumerate(("CUP", "MUG", "POT", "URN", "MUG", "POT", "CUP")):
+        with db.write_tx(conn):
+            ref = orders.create(conn, customer="bob@example.com", lines=[f"{sku}:1"],
+                                order_date=f"2026-03-{2 + i:02d}").number
+            orders.confirm(conn, ref)
+        refs.append(ref)
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn, category="teaware"))
+    for by in ("category", None):
+        (row,) = stats.stats(conn, spec, "line_value", by).rows
+        assert (row["count"], row["min_order"], row["max_order"]) == (7, refs[0] + " line 1", refs[5] + " line 1")
