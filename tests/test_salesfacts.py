@@ -221,10 +221,10 @@ def test_shipping_and_paying_rewrite_no_booked_summary(tmp_path):
     _tx(conn, orders.ship, ref)
     _tx(conn, orders.pay, ref, amount=orders.get(conn, ref)["total_cents"], method="card")
     conn.set_trace_callback(None)
-    # (the shipment moves only the shipped totals, per hour, product and customer)
+    # (the shipment moves only the shipped totals, per hour, hour and category, product and customer)
     assert [s.split(" (")[0] for s in seen if "INSERT OR REPLACE INTO sales_" in s] == \
-        ["INSERT OR REPLACE INTO sales_shipped_hours", "INSERT OR REPLACE INTO sales_shipped_products",
-         "INSERT OR REPLACE INTO sales_shipped_customers"]
+        ["INSERT OR REPLACE INTO sales_shipped_hours", "INSERT OR REPLACE INTO sales_shipped_category_hours",
+         "INSERT OR REPLACE INTO sales_shipped_products", "INSERT OR REPLACE INTO sales_shipped_customers"]
     _assert_current(conn)
 
 
@@ -255,10 +255,14 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
     conn = _shop(path)
     _random_history(conn, random.Random(5), n=15, check_every=False)
     # what a database at m0006 holds: no m0007 objects, the rest unchanged
-    for name in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers"):
+    for name in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers",
+                 "sales_shipped_category_hours"):
         conn.execute(f"DROP TABLE {name}")
-    for name in ("sales_shipped_product", "sales_shipped_again"):
+    for name in ("sales_shipped_product", "sales_shipped_again", "sales_shipped_category",
+                 "sales_shipped_category_again"):
         conn.execute(f"DROP INDEX {name}")
+    for name in ("category", "counts_category", "prev_category_at"):
+        conn.execute(f"ALTER TABLE sales_shipped DROP COLUMN {name}")
     conn.execute("PRAGMA user_version = 6")
     conn.close()
     assert migrations.MIGRATIONS[6] == "m0007_report_summaries"
@@ -266,8 +270,10 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
     conn = db.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
     _assert_current(conn)
-    for table in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers"):
+    for table in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers",
+                  "sales_shipped_category_hours"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
+    assert conn.execute("SELECT count(*) FROM sales_shipped_category_hours WHERE category = 'tea'").fetchone()[0]
 
 
 def test_rebuild_recomputes_everything(history):
@@ -298,8 +304,8 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     rows = run.csv("--db", path, "db", "rebuild-summaries")
     assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_lines",
                                           "sales_days", "sales_products", "sales_categories", "sales_shipped",
-                                          "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers",
-                                          "sales_collected"}
+                                          "sales_shipped_hours", "sales_shipped_category_hours",
+                                          "sales_shipped_products", "sales_shipped_customers", "sales_collected"}
     run.ok("--db", path, "db", "check")
 
 
@@ -391,6 +397,7 @@ def test_shipped_by_period_from_hourly_totals_agrees_with_the_lines(tmp_path, mo
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
 
 
 def test_plan_attainment_agrees_with_and_without_summaries(history, monkeypatch):

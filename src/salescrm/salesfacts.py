@@ -10,11 +10,17 @@ customers' all-time totals (``sales_customers``), one per order and product
 line (``sales_shipped``) and per payment (``sales_collected``); and it moves the
 per-product, per-category and per-day totals (``sales_products``,
 ``sales_categories``, ``sales_days``), and the shipped totals per hour,
-product and customer (``sales_shipped_hours``, ``_products``, ``_customers``) by the difference between each
-order's old and new rows.  So a summary row is always the sum of the
-line-by-line figures, to the cent, whatever else happened on that day, and
-a transaction that changed one order writes a handful of pages.  Rows that
-come out the same are not rewritten.
+product and customer (``sales_shipped_hours``, ``_products``, ``_customers``)
+and per hour and category (``sales_shipped_category_hours``) by the
+difference between each order's old and new rows.  A shipment line carries
+its product's category, and the first line of each category in a shipment
+the time of the order's previous shipment of that category
+(``prev_category_at``, as ``prev_at`` for the order), so that the shipped
+basis by category and period counts an order once per category.  So a
+summary row is always the sum of the line-by-line figures, to the cent,
+whatever else happened on that day, and a transaction that changed one
+order writes a handful of pages.  Rows that come out the same are not
+rewritten.
 
 ``ready`` tells a report whether it may read the summaries: only when the
 tables exist and nothing is marked (a change made outside salescrm, in a
@@ -43,6 +49,7 @@ _TOTALS = {
     "sales_products": (("product_id", "day", "currency"), _VALUES),
     "sales_categories": (("category", "day", "currency"), _VALUES),
     "sales_shipped_hours": (("hour", "currency"), ("lines", "firsts", "revenue", "units", "cost")),
+    "sales_shipped_category_hours": (("hour", "currency", "category"), ("lines", "firsts", "revenue", "units", "cost")),
     "sales_shipped_products": (("product_id", "currency"), ("orders", "units", "revenue", "lines", "cost")),
     "sales_shipped_customers": (("customer_id", "currency"), ("orders", "units", "revenue", "lines", "cost")),
 }
@@ -97,6 +104,18 @@ def _sql() -> dict[str, Any]:
         "shipped": shipped_rows_sql,
         "collected": collected_rows_sql,
     }
+
+
+def _shipped_rows_sql(q: dict[str, Any], where: Sequence[str] = ()) -> str:
+    """The shipment lines (``reports.common.shipped_rows_sql``) with their
+    product's category ('' for none), whether the line is its shipment's
+    first of that category, and on that line the time of the order's
+    previous shipment of the category."""
+    return ("SELECT g.*, CASE WHEN g.counts_category = 1 THEN lag(g.shipped_at) OVER (PARTITION BY g.order_id,"
+            " g.category, g.counts_category ORDER BY g.shipped_at, g.shipment_id) END AS prev_category_at"
+            " FROM (SELECT r.*, coalesce(p.category, '') AS category, row_number() OVER (PARTITION BY"
+            " r.shipment_id, coalesce(p.category, '') ORDER BY r.line_id) = 1 AS counts_category"
+            f" FROM ({q['shipped'](where)}) r LEFT JOIN products p ON p.id = r.product_id) g")
 
 
 def _order_rows_sql(q: dict[str, Any], where: str) -> str:
@@ -208,6 +227,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     products: dict[tuple, list[int]] = {}
     categories: dict[tuple, list[int]] = {}
     hours: dict[tuple, list[int]] = {}
+    category_hours: dict[tuple, list[int]] = {}
     shipped_products: dict[tuple, list[int]] = {}
     shipped_customers: dict[tuple, list[int]] = {}
     customers: set[int] = set()
@@ -242,11 +262,12 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
                       _line_rows_sql(q, f"o.id IN ({ph})"))
         old, new = _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
-                       "revenue", "cost", "counts_order", "prev_at"),
+                       "revenue", "cost", "counts_order", "prev_at", "category", "counts_category",
+                       "prev_category_at"),
                       "SELECT shipped_at, shipment_id, line_id, order_id, currency, customer_id, channel,"
-                      " salesperson, product_id, units, revenue, cost, counts_order, prev_at"
-                      f" FROM ({q['shipped']([f'o.id IN ({ph})'])})")
-        # -> the hourly shipped totals (shipment lines, first lines, revenue, units, cost)
+                      " salesperson, product_id, units, revenue, cost, counts_order, prev_at, category,"
+                      f" counts_category, prev_category_at FROM ({_shipped_rows_sql(q, [f'o.id IN ({ph})'])})")
+        # -> the hourly shipped totals (shipment lines, first lines, revenue, units, cost), also per category
         # and each product's and customer's over all history (an order counts once per product)
         moved = set()
         for k in old.keys() | new.keys():
@@ -256,6 +277,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             for k, r in rows.items():
                 if old.get(k) != new.get(k):
                     _add(hours, (r[0][:13], r[4]), sign, (r[12], r[10], r[9], r[11]))
+                    _add(category_hours, (r[0][:13], r[4], r[14]), sign, (r[15], r[10], r[9], r[11]))
             moving = [r for r in rows.values() if r[3] in moved]
             _add_per_order(shipped_products, moving, sign, lambda r: (r[3], r[8], r[4]), _shipped_values)
             _add_per_order(shipped_customers, moving, sign, lambda r: (r[3], r[5], r[4]), _shipped_values)
@@ -275,6 +297,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         _apply(conn, "sales_products", products)
         _apply(conn, "sales_categories", categories)
         _apply(conn, "sales_shipped_hours", hours)
+        _apply(conn, "sales_shipped_category_hours", category_hours)
         _apply(conn, "sales_shipped_products", shipped_products)
         _apply(conn, "sales_shipped_customers", shipped_customers)
     except _OutOfStep:  # damaged by hand: mend everything rather than refuse this write
@@ -294,8 +317,10 @@ _COLUMNS = {
     "sales_products": "product_id, day, currency, orders, units, revenue, discounts, cost",
     "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",
     "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
-                      " product_id, units, revenue, cost, counts_order, prev_at"),
+                      " product_id, units, revenue, cost, counts_order, prev_at, category, counts_category,"
+                      " prev_category_at"),
     "sales_shipped_hours": "hour, currency, lines, firsts, revenue, units, cost",
+    "sales_shipped_category_hours": "hour, currency, category, lines, firsts, revenue, units, cost",
     "sales_shipped_products": "product_id, currency, orders, units, revenue, lines, cost",
     "sales_shipped_customers": "customer_id, currency, orders, units, revenue, lines, cost",
     "sales_collected": "payment_id, order_id, paid_at, currency, customer_id, channel, salesperson, amount",
@@ -318,9 +343,12 @@ def _sources(q: dict[str, Any]) -> dict[str, str]:
                            " sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
         "sales_categories": ("SELECT category, day, currency, count(DISTINCT order_id), sum(units), sum(revenue),"
                              " sum(discounts), sum(cost) FROM sales_order_products GROUP BY 1, 2, 3"),
-        "sales_shipped": f"SELECT * FROM ({q['shipped']()}) ORDER BY shipped_at, shipment_id, line_id",
+        "sales_shipped": f"SELECT * FROM ({_shipped_rows_sql(q)}) ORDER BY shipped_at, shipment_id, line_id",
         "sales_shipped_hours": ("SELECT substr(shipped_at, 1, 13), currency, count(*), sum(counts_order),"
                                 " sum(revenue), sum(units), sum(cost) FROM sales_shipped GROUP BY 1, 2"),
+        "sales_shipped_category_hours": ("SELECT substr(shipped_at, 1, 13), currency, category, count(*),"
+                                         " sum(counts_category), sum(revenue), sum(units), sum(cost)"
+                                         " FROM sales_shipped GROUP BY 1, 2, 3"),
         "sales_shipped_products": ("SELECT product_id, currency, count(DISTINCT order_id), sum(units),"
                                    " sum(revenue), count(*), sum(cost) FROM sales_shipped"
                                    " INDEXED BY sales_shipped_product"

@@ -9,7 +9,13 @@ line change touches.  The shipped basis gets a covering index by product,
 totals per UTC hour (``sales_shipped_hours``) with an index of the
 shipments that follow an earlier one of the same order, and totals per
 product and per customer over all history (``sales_shipped_products``,
-``sales_shipped_customers``)."""
+``sales_shipped_customers``).  By category and period an order counts once
+per category: each shipment line carries its product's category and, on
+the shipment's first line of that category, the time of the order's
+previous shipment of the category (as ``prev_at`` does for the order), with
+totals per UTC hour and category (``sales_shipped_category_hours``), an
+index of the repeats, and an index in category and time order for the
+reports with an order filter."""
 
 SQL = """
 CREATE TABLE sales_lines (
@@ -58,6 +64,37 @@ CREATE TABLE sales_shipped_hours (
 -- period counts once (see reports.common.shipped_rows_sql)
 CREATE INDEX sales_shipped_again ON sales_shipped(prev_at, shipped_at, currency) WHERE prev_at IS NOT NULL;
 
+-- the shipped basis by category (the category of the line's product when
+-- computed; '' for none): the shipment's first line of each category, and on
+-- it the time of the order's previous shipment of that category.  (Added to
+-- m0005's table with defaults; the refresh that follows this migration
+-- computes every order's rows, as every order is marked below.)
+ALTER TABLE sales_shipped ADD COLUMN category TEXT NOT NULL DEFAULT '';
+ALTER TABLE sales_shipped ADD COLUMN counts_category INTEGER NOT NULL DEFAULT 0 CHECK (counts_category IN (0, 1));
+ALTER TABLE sales_shipped ADD COLUMN prev_category_at TEXT;
+-- per UTC hour, currency and category (an order counts once per category:
+-- firsts are the rows with counts_category = 1)
+CREATE TABLE sales_shipped_category_hours (
+    hour     TEXT NOT NULL,                     -- the first 13 characters of shipped_at
+    currency TEXT NOT NULL,
+    category TEXT NOT NULL,
+    lines    INTEGER NOT NULL,
+    firsts   INTEGER NOT NULL,
+    revenue  INTEGER NOT NULL,
+    units    INTEGER NOT NULL,
+    cost     INTEGER NOT NULL,
+    CHECK (lines > 0 AND firsts >= 0 AND units >= 0 AND cost >= 0),
+    CHECK (abs(revenue) < 1000000000000000),
+    PRIMARY KEY (hour, currency, category)
+) STRICT, WITHOUT ROWID;
+-- the shipments whose order had shipped the category before (as sales_shipped_again)
+CREATE INDEX sales_shipped_category_again ON sales_shipped(prev_category_at, shipped_at, currency, category)
+    WHERE prev_category_at IS NOT NULL;
+-- with an order filter: each category's lines of a period are one range, with
+-- what the filters and the figures need (no sort by category, no product join)
+CREATE INDEX sales_shipped_category ON sales_shipped(currency, category, shipped_at, channel, salesperson,
+    customer_id, counts_category, prev_category_at, units, revenue, cost);
+
 -- the shipped basis per product over all history (its orders: the orders with
 -- a shipment of it)
 CREATE TABLE sales_shipped_products (
@@ -99,5 +136,9 @@ INSERT INTO sales_shipped_products (product_id, currency, orders, units, revenue
 INSERT INTO sales_shipped_customers (customer_id, currency, orders, units, revenue, lines, cost)
     SELECT customer_id, currency, count(DISTINCT order_id), sum(units), sum(revenue), count(*), sum(cost)
     FROM sales_shipped GROUP BY 1, 2;
+INSERT INTO sales_shipped_category_hours (hour, currency, category, lines, firsts, revenue, units, cost)
+    SELECT substr(shipped_at, 1, 13), currency, category, count(*), sum(counts_category), sum(revenue), sum(units),
+           sum(cost)
+    FROM sales_shipped GROUP BY 1, 2, 3;
 INSERT OR IGNORE INTO sales_dirty_orders SELECT order_id FROM sales_orders;
 """
