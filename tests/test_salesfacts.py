@@ -400,6 +400,71 @@ def test_shipped_by_period_from_hourly_totals_agrees_with_the_lines(tmp_path, mo
 
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu"])
+def test_shipped_by_category_and_period_agrees_with_the_lines(tmp_path, monkeypatch, zone):
+    """The shipped basis by category and period (whole UTC hours per
+    category, part hours at a window's ends from the rows, or with an order
+    filter the rows of each category): an order shipped in parts counts once
+    per category in a period, in two periods once in each, and a line of
+    another category shipped in between does not hide a repeat; a product
+    moving to another category moves its orders' shipments with it."""
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    used: list[str] = []
+    real = common._shipped_by_category
+    monkeypatch.setattr(common, "_shipped_by_category", lambda *a: used.append("x") or real(*a))
+    try:
+        conn = _shop(tmp_path / "shop.db")
+        times = ["2026-03-04T18:10:00Z", "2026-03-04T18:20:00Z", "2026-03-04T18:40:00Z", "2026-03-04T18:59:59Z",
+                 "2026-03-04T03:20:00Z", "2026-03-04T03:45:00Z", "2026-03-31T18:29:59Z", "2026-03-31T18:30:00Z",
+                 "2026-03-31T18:45:00Z", "2026-04-01T02:00:00Z", "2026-03-05T00:00:00Z"]
+        customers_ = ["bob@example.com", "wang@example.cn", "carol@example.com"]
+        for i, at in enumerate(times):
+            ref = _tx(conn, orders.create, customer=customers_[i % 3], lines=["TEA:3", "MUG:2", "POT:1", "BAG:1"],
+                      order_date="2026-03-01", channel=("online", "retail")[i % 2]).number
+            _tx(conn, orders.confirm, ref)
+            t0 = datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ")
+
+            def later(hours: int) -> str:
+                return (t0 + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: B023
+
+            # tea, then (every other order) teaware alone, then the rest: tea again with the others
+            _tx(conn, orders.ship, ref, lines=[("TEA", 1)], at=at)
+            if i % 2:
+                _tx(conn, orders.ship, ref, lines=[("MUG", 1)], at=later(1 + 2 * i))
+            _tx(conn, orders.ship, ref, at=later(2 + 4 * i))
+        _assert_current(conn)
+        again = conn.execute("SELECT count(*) FROM sales_shipped WHERE prev_category_at IS NOT NULL").fetchone()[0]
+        assert again > conn.execute("SELECT count(*) FROM sales_shipped WHERE prev_at IS NOT NULL"
+                                    " AND category = 'teaware'").fetchone()[0] > 0
+
+        def compare() -> int:
+            compared = 0
+            for dims, rng, fk in itertools.product(
+                    (["category"], ["category", "day"], ["category", "week"], ["month", "category"]),
+                    (common.Range(), common.Range(date(2026, 3, 5), date(2026, 3, 31))),
+                    ({}, {"channel": "online"}, {"category": "teaware"}, {"region": "West"},
+                     {"category": "tea", "customer": "bob@example.com"})):
+                spec = common.Spec("shipped", rng, common.resolve_filters(conn, **fk))
+                fast = _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch)
+                assert fast == _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (dims, rng, fk)
+                compared += len(fast)
+            return compared
+
+        assert compare() >= 120
+        # the teapots become a category of their own, then join the tea
+        for category in ("pots", "tea"):
+            _tx(conn, products.edit, "POT", category=category)
+            _assert_current(conn)
+            assert compare() >= 120
+        assert len(used) == 3 * 4 * 2 * 5
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
 def test_plan_attainment_agrees_with_and_without_summaries(history, monkeypatch):
     from salescrm import plans
 
