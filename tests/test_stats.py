@@ -143,3 +143,25 @@ def test_a_category_merges_its_products_extremes_the_lowest_and_highest_order_am
     for by in ("category", None):
         (row,) = stats.stats(conn, spec, "line_value", by).rows
         assert (row["count"], row["min_order"], row["max_order"]) == (7, refs[0] + " line 1", refs[5] + " line 1")
+
+
+@pytest.mark.parametrize("field, by, rng, filters", [
+    ("quantity", "month", common.Range(), {}),
+    ("quantity", "week", common.Range(date(2025, 12, 3), date(2026, 1, 20)), {}),
+    ("quantity", "day", common.Range(date(2025, 12, 1), None), {"currency": "USD"}),
+    ("line_value", "week", common.Range(), {}),
+    ("line_value", "day", common.Range(None, date(2026, 1, 10)), {"currency": "USD"}),
+    ("quantity", "quarter", common.Range(), {}),
+])
+@pytest.mark.parametrize("piece", [100_000, 3])
+def test_line_fields_by_period_in_one_currency_equal_the_line_path(history, monkeypatch, field, by, rng, filters,
+                                                                   piece):
+    monkeypatch.setattr(stats, "_PIECE", piece)
+    spec = common.Spec("booked", rng, common.resolve_filters(history, **filters))
+    assert spec.filters.currency
+    seeks = []
+    monkeypatch.setattr(stats, "_line_holding", lambda *a, f=stats._line_holding: seeks.append(1) or f(*a))
+    fast = stats.stats(history, spec, field, by).rows
+    assert seeks and len(fast) > 1
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    assert stats.stats(history, spec, field, by).rows == fast

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -173,20 +174,58 @@ def _value_rows(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None
                             f" ORDER BY g, v", params)
 
 
+#: field -> (summary table, column, index of the currency and the column's values, line number)
+_VALUE_INDEX = {"order_value": ("sales_orders", "revenue", "sales_orders_value", "0"),
+                "line_value": ("sales_lines", "value", "sales_lines_value", "line_no"),
+                "quantity": ("sales_lines", "qty", "sales_lines_qty", "line_no")}
+
+
 def _indexed_values(conn: sqlite3.Connection, field: str, currency: str, lo: date | None = None,
                     hi: date | None = None) -> Iterator[tuple]:
     """(value, count, first key, last key) in value order, off the summary's
     index of the field's values (no sort), optionally within a range of days
     (the line indexes' entries hold the day)."""
-    table, col, index, line = {
-        "order_value": ("sales_orders", "revenue", "sales_orders_value", "0"),
-        "line_value": ("sales_lines", "value", "sales_lines_value", "line_no"),
-        "quantity": ("sales_lines", "qty", "sales_lines_qty", "line_no")}[field]
+    table, col, index, line = _VALUE_INDEX[field]
     k = _key_sql("order_id", line)
     days = " AND day >= ? AND day <= ?" if lo and hi else ""
     return conn.execute(f"SELECT {col}, count(*), min({k}), max({k}) FROM {table} INDEXED BY {index}"
                         f" WHERE currency = ?{days} GROUP BY {col} ORDER BY {col}",
                         (currency, *((lo.isoformat(), hi.isoformat()) if lo and hi else ())))
+
+
+def _line_holding(conn: sqlite3.Connection, field: str, currency: str, value: int, lo: date, hi: date,
+                  which: str) -> int:
+    """The lowest (``min``) or highest (``max``) key of the lines of the
+    days holding a line field's value: a seek into the value's index."""
+    table, col, index, line = _VALUE_INDEX[field]
+    return conn.execute(f"SELECT {which}({_key_sql('order_id', line)}) FROM {table} INDEXED BY {index}"
+                        f" WHERE currency = ? AND {col} = ? AND day >= ? AND day <= ?",
+                        (currency, value, lo.isoformat(), hi.isoformat())).fetchone()[0]
+
+
+def _quantity_by_period(conn: sqlite3.Connection, spec: Spec, by: str) -> Iterator[tuple]:
+    """Units per line by period in one currency, in one pass over the index
+    of units (``sales_lines_qty``): its entries come in (units, day) order,
+    so the lines per units and day are counted as they stream (a few
+    thousand rows for three million lines) and added up per period here."""
+    windows = period_windows(conn, spec.range, by)
+    if not windows:
+        return
+    cur = spec.filters.currency
+    starts = [lo for _, lo, _ in windows]
+    counts: list[dict[int, int]] = [{} for _ in windows]
+    for qty, day, n in conn.execute(
+            "SELECT qty, day, count(*) FROM sales_lines INDEXED BY sales_lines_qty WHERE currency = ?"
+            " AND day >= ? AND day <= ? GROUP BY qty, day",
+            (cur, windows[0][1].isoformat(), windows[-1][2].isoformat())):
+        got = counts[bisect_right(starts, date.fromisoformat(day)) - 1]
+        got[qty] = got.get(qty, 0) + n
+    for (start, lo, hi), got in zip(windows, counts):
+        if got:
+            values = sorted(got)
+            yield (start.isoformat(), array("q", values), array("q", (got[v] for v in values)),
+                   _line_holding(conn, "quantity", cur, values[0], lo, hi, "min"),
+                   _line_holding(conn, "quantity", cur, values[-1], lo, hi, "max"))
 
 
 def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None,
@@ -208,6 +247,10 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     # an order field over all of a range is one period (unless its values stream off their index)
     one = by is None and (field == "margin" or (field == "order_value" and bool(
         rng.start or rng.end or f.channel or f.salesperson or f.customer or f.region or f.category)))
+    line_only = f.currency and not (f.channel or f.salesperson or f.customer or f.region or f.category)
+    if by in PERIODS and field == "quantity" and line_only and salesfacts.ready(conn):
+        yield from _quantity_by_period(conn, spec, by)
+        return
     if (by in PERIODS or one) and salesfacts.ready(conn):
         # what bounds the values of a day: its orders, or for lines its kept units (a line keeps one or more)
         size = "units" if field in _LINE_FIELDS else "orders"
@@ -219,14 +262,13 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
                 + (" AND currency = ?" if cur else "") + " GROUP BY day",
                 (lo.isoformat(), hi.isoformat(), *([cur] if cur else [])))]
             if sum(n for _, n in days) <= _LISTED:
-                got = _listed(conn, spec, field, key, days)
+                got = _listed(conn, spec, field, key, days, bool(line_only and field in _LINE_FIELDS))
                 if got:
-                    yield label, got[0], None, got[1], got[2]
+                    yield label, *got
                 continue
             # a long period: grouped by value in SQL (memory bounded by the distinct values); a line's
             # value or units in the currency alone: off their index as it streams (its entries hold the day)
-            if field in _LINE_FIELDS and f.currency and not (f.channel or f.salesperson or f.customer
-                                                             or f.region or f.category):
+            if field in _LINE_FIELDS and line_only:
                 rows = list(_indexed_values(conn, field, f.currency, lo, hi))
             else:
                 facts, params = _summary_facts(Spec(spec.basis, Range(lo, hi), f), field, None)
@@ -349,11 +391,15 @@ def _by_product(conn: sqlite3.Connection, spec: Spec, field: str, by: str) -> It
 
 
 def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
-            days: list[tuple[date, int]]) -> tuple[list[int], int, int] | None:
-    """One period's values, sorted, with the (order, line) holding the
-    minimum (the lowest such) and the maximum (the highest): read a piece of
-    its days at a time, each piece's values and keys in one row (no sort in
-    SQL, no row per value)."""
+            days: list[tuple[date, int]], line_only: bool = False) -> tuple[Any, Any, int, int] | None:
+    """One period's values in order (every value; counts None), with the
+    (order, line) holding the minimum (the lowest such) and the maximum (the
+    highest): read a piece of its days at a time, each piece's values (and
+    keys) in one row (no sort in SQL, no row per value).  ``line_only``: a
+    line field filtered by nothing but its currency, whose extremes' keys are
+    two seeks into the index of its values instead.  (Tallying the values as
+    text, to convert and sort only the distinct ones, was slower by week on
+    the benchmark's data: a week's line values are about 40% distinct.)"""
     pieces: list[list[date]] = []
     size = 0
     for d, n in days:
@@ -366,6 +412,11 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
     low = high = None  # (value, key)
     for first, last in pieces:
         facts, params = _summary_facts(Spec(spec.basis, Range(first, last), spec.filters), field, None)
+        if line_only:
+            (vs,) = conn.execute(f"SELECT group_concat(v) FROM ({facts})", params).fetchone()
+            if vs is not None:
+                values += map(int, vs.split(","))
+            continue
         vs, ks = conn.execute(f"SELECT group_concat(v), group_concat({key}) FROM ({facts})", params).fetchone()
         if vs is None:
             continue
@@ -375,10 +426,15 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
         high = ends[1] if high is None else max(high, ends[1])
         values += part
         del part
-    if low is None or high is None:
+    if not values:
         return None
     values.sort()
-    return values, low[1], high[1]
+    if line_only:
+        lo, hi = days[0][0], days[-1][0]
+        return (values, None, _line_holding(conn, field, spec.filters.currency, values[0], lo, hi, "min"),
+                _line_holding(conn, field, spec.filters.currency, values[-1], lo, hi, "max"))
+    assert low is not None and high is not None
+    return values, None, low[1], high[1]
 
 
 def _filter_params(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
