@@ -261,7 +261,8 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
     for name in ("sales_shipped_product", "sales_shipped_again", "sales_shipped_category",
                  "sales_shipped_category_again"):
         conn.execute(f"DROP INDEX {name}")
-    for name in ("category", "counts_category", "prev_category_at"):
+    conn.execute("DROP TRIGGER sales_mark_customer_region")
+    for name in ("category", "counts_category", "prev_category_at", "region"):
         conn.execute(f"ALTER TABLE sales_shipped DROP COLUMN {name}")
     conn.execute("PRAGMA user_version = 6")
     conn.close()
@@ -454,12 +455,15 @@ def test_shipped_by_category_and_period_agrees_with_the_lines(tmp_path, monkeypa
             return compared
 
         assert compare() >= 120
-        # the teapots become a category of their own, then join the tea
+        # the teapots become a category of their own, then join the tea; a customer moves to the West
         for category in ("pots", "tea"):
             _tx(conn, products.edit, "POT", category=category)
             _assert_current(conn)
             assert compare() >= 120
-        assert len(used) == 3 * 4 * 2 * 5
+        _tx(conn, customers.edit, customers.resolve(conn, "wang@example.cn"), {"region": "West"})
+        _assert_current(conn)
+        assert compare() >= 120
+        assert len(used) == 4 * 4 * 2 * 5
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()

@@ -16,7 +16,9 @@ difference between each order's old and new rows.  A shipment line carries
 its product's category, and the first line of each category in a shipment
 the time of the order's previous shipment of that category
 (``prev_category_at``, as ``prev_at`` for the order), so that the shipped
-basis by category and period counts an order once per category.  So a
+basis by category and period counts an order once per category; it also
+carries the customer's region (a trigger marks a customer's orders when
+their region changes).  So a
 summary row is always the sum of the line-by-line figures, to the cent,
 whatever else happened on that day, and a transaction that changed one
 order writes a handful of pages.  Rows that come out the same are not
@@ -110,9 +112,10 @@ def _shipped_rows_sql(q: dict[str, Any], where: Sequence[str] = ()) -> str:
     """The shipment lines (``reports.common.shipped_rows_sql``) with their
     product's category ('' for none), whether the line is its shipment's
     first of that category, and on that line the time of the order's
-    previous shipment of the category."""
+    previous shipment of the category; and the customer's region."""
     return ("SELECT g.*, CASE WHEN g.counts_category = 1 THEN lag(g.shipped_at) OVER (PARTITION BY g.order_id,"
-            " g.category, g.counts_category ORDER BY g.shipped_at, g.shipment_id) END AS prev_category_at"
+            " g.category, g.counts_category ORDER BY g.shipped_at, g.shipment_id) END AS prev_category_at,"
+            " (SELECT c.region FROM customers c WHERE c.id = g.customer_id) AS region"
             " FROM (SELECT r.*, coalesce(p.category, '') AS category, row_number() OVER (PARTITION BY"
             " r.shipment_id, coalesce(p.category, '') ORDER BY r.line_id) = 1 AS counts_category"
             f" FROM ({q['shipped'](where)}) r LEFT JOIN products p ON p.id = r.product_id) g")
@@ -263,10 +266,11 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         old, new = _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
                        "revenue", "cost", "counts_order", "prev_at", "category", "counts_category",
-                       "prev_category_at"),
+                       "prev_category_at", "region"),
                       "SELECT shipped_at, shipment_id, line_id, order_id, currency, customer_id, channel,"
                       " salesperson, product_id, units, revenue, cost, counts_order, prev_at, category,"
-                      f" counts_category, prev_category_at FROM ({_shipped_rows_sql(q, [f'o.id IN ({ph})'])})")
+                      " counts_category, prev_category_at, region"
+                      f" FROM ({_shipped_rows_sql(q, [f'o.id IN ({ph})'])})")
         # -> the hourly shipped totals (shipment lines, first lines, revenue, units, cost), also per category
         # and each product's and customer's over all history (an order counts once per product)
         moved = set()
@@ -318,7 +322,7 @@ _COLUMNS = {
     "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",
     "sales_shipped": ("order_id, shipment_id, line_id, shipped_at, currency, customer_id, channel, salesperson,"
                       " product_id, units, revenue, cost, counts_order, prev_at, category, counts_category,"
-                      " prev_category_at"),
+                      " prev_category_at, region"),
     "sales_shipped_hours": "hour, currency, lines, firsts, revenue, units, cost",
     "sales_shipped_category_hours": "hour, currency, category, lines, firsts, revenue, units, cost",
     "sales_shipped_products": "product_id, currency, orders, units, revenue, lines, cost",

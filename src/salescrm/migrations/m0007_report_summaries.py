@@ -15,7 +15,9 @@ the shipment's first line of that category, the time of the order's
 previous shipment of the category (as ``prev_at`` does for the order), with
 totals per UTC hour and category (``sales_shipped_category_hours``), an
 index of the repeats, and an index in category and time order for the
-reports with an order filter."""
+reports with an order filter (the lines also carry the customer's region,
+kept current by a trigger that marks a customer's orders when the region
+changes)."""
 
 SQL = """
 CREATE TABLE sales_lines (
@@ -72,6 +74,8 @@ CREATE INDEX sales_shipped_again ON sales_shipped(prev_at, shipped_at, currency)
 ALTER TABLE sales_shipped ADD COLUMN category TEXT NOT NULL DEFAULT '';
 ALTER TABLE sales_shipped ADD COLUMN counts_category INTEGER NOT NULL DEFAULT 0 CHECK (counts_category IN (0, 1));
 ALTER TABLE sales_shipped ADD COLUMN prev_category_at TEXT;
+-- and the customer's region (when computed), for the region filter
+ALTER TABLE sales_shipped ADD COLUMN region TEXT;
 -- per UTC hour, currency and category (an order counts once per category:
 -- firsts are the rows with counts_category = 1)
 CREATE TABLE sales_shipped_category_hours (
@@ -93,7 +97,13 @@ CREATE INDEX sales_shipped_category_again ON sales_shipped(prev_category_at, shi
 -- with an order filter: each category's lines of a period are one range, with
 -- what the filters and the figures need (no sort by category, no product join)
 CREATE INDEX sales_shipped_category ON sales_shipped(currency, category, shipped_at, channel, salesperson,
-    customer_id, counts_category, prev_category_at, units, revenue, cost);
+    region, customer_id, counts_category, prev_category_at, units, revenue, cost);
+-- a customer moved to another region: the shipment lines of their orders
+CREATE TRIGGER sales_mark_customer_region AFTER UPDATE OF region ON customers
+WHEN OLD.region IS NOT NEW.region
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_orders SELECT id FROM orders WHERE customer_id = OLD.id;
+END;
 
 -- the shipped basis per product over all history (its orders: the orders with
 -- a shipment of it)
