@@ -631,9 +631,11 @@ def summary_source(spec: Spec, dims: Sequence[str]) -> str | None:
     """Which summary table (``salescrm.salesfacts``) can answer a booked
     aggregate exactly, or None.  The summaries hold orders per day with
     their channel, salesperson and customer, each customer's all-time
-    totals, and lines per day and product or category, so a report that
-    mixes an order attribute with a line one (or filters by several
-    categories, whose orders would count twice) reads the lines instead."""
+    totals, lines per day and product or category, and each order's part of
+    each product; a report that mixes an order attribute with a line one
+    reads those parts with their orders (``order_products``), as does one
+    filtered by several categories (whose orders the category totals would
+    count twice)."""
     if spec.basis != "booked":
         return None
     f = spec.filters
@@ -641,11 +643,11 @@ def summary_source(spec: Spec, dims: Sequence[str]) -> str | None:
     order_filters = bool(f.channel or f.salesperson or f.customer or f.region)
     if others & set(LINE_DIMS) or f.category:
         if order_filters or others - set(LINE_DIMS):
-            return None
+            return "order_products"
         if "product" in others:
             return "products"
         if len(f.category) > 1 and "category" not in others:
-            return None
+            return "order_products"
         return "categories"
     if others <= {"channel", "salesperson"} and not (f.customer or f.region):
         return "days"
@@ -670,7 +672,13 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
                " FROM sales_customers" + (" WHERE currency = ?" if f.currency else "") + " GROUP BY customer_id")
         return conn.execute(sql, [f.currency] if f.currency else []).fetchall()
     table = {"days": "sales_days", "orders": "sales_orders", "products": "sales_products",
-             "categories": "sales_categories"}[source]
+             "categories": "sales_categories",
+             # each order's part of each product, with the order's attributes: the orders in the range of
+             # days drive (their covering index), each one's parts a key range
+             "order_products": "sales_orders s INDEXED BY sales_orders_day"
+                               " CROSS JOIN sales_order_products op ON op.order_id = s.order_id"}[source]
+    parts = source == "order_products"
+    m = "op" if parts else "s"  # (the alias that holds the measures and the line attributes)
     where: list[str] = ["s.day >= ?"]
     params: list[Any] = [rng.start.isoformat() if rng.start else ""]
     if rng.end:
@@ -692,7 +700,7 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
     if f.customer:
         _in("s.customer_id", f.customer)
     if f.region or "region" in others:
-        join = " JOIN customers c ON c.id = s.customer_id"
+        join = (" CROSS" if parts else "") + " JOIN customers c ON c.id = s.customer_id"
         if f.region:
             _in("c.region", f.region)
     if f.category:
@@ -700,11 +708,11 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
             join = " JOIN products p ON p.id = s.product_id"
             _in("p.category", f.category)
         else:
-            _in("s.category", [v or "" for v in f.category])
+            _in(f"{m}.category", [v or "" for v in f.category])
     col = {"customer": "s.customer_id", "channel": "s.channel", "region": "c.region",
            "salesperson": "NULLIF(s.salesperson, '')" if source == "days" else "s.salesperson",
-           "product": "s.product_id",
-           "category": "p.category" if source == "products" else "NULLIF(s.category, '')"}
+           "product": f"{m}.product_id",
+           "category": "p.category" if source == "products" else f"NULLIF({m}.category, '')"}
     if "category" in others and source == "products" and not join:
         join = " JOIN products p ON p.id = s.product_id"
     keys: list[str] = []
@@ -712,9 +720,15 @@ def _from_summaries(conn: sqlite3.Connection, spec: Spec, periods: Sequence[str]
         in_sql = len(periods) == 1 and any(d in _HIGH_CARDINALITY for d in others)
         keys.append(bucket_sql("s.day", periods[0]) if in_sql else "s.day")
     keys += [col[d] for d in others]
-    count = "count(*)" if source == "orders" else "coalesce(sum(s.orders), 0)"
-    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{count}, sum(s.units), sum(s.revenue), sum(s.discounts),"
-           f" sum(s.cost) FROM {table} s{join} WHERE " + " AND ".join(where)
+    if source == "orders":
+        count = "count(*)"
+    elif parts:  # an order has one part per product, and is counted once in a category (or several)
+        count = "count(*)" if "product" in others else "count(DISTINCT op.order_id)"
+    else:
+        count = "coalesce(sum(s.orders), 0)"
+    sql = (f"SELECT {''.join(k + ', ' for k in keys)}{count}, sum({m}.units), sum({m}.revenue),"
+           f" sum({m}.discounts), sum({m}.cost) FROM {table}{'' if parts else ' s'}{join} WHERE "
+           + " AND ".join(where)
            + (f" GROUP BY {', '.join(keys)}" if keys else ""))
     return conn.execute(sql, params).fetchall()
 
