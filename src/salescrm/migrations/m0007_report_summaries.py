@@ -4,11 +4,12 @@ One summary row per booked line with kept units (``sales_lines``): its
 booked revenue and kept units, with indexes on each and per product, so
 that ``report stats`` over all history (or by product) walks the values in
 order instead of computing and sorting three million of them.  Kept current
-like the other summaries (``salescrm.salesfacts``): the triggers of m0005 already mark every order a
-line change touches.  The shipped basis gets a covering index by product,
-totals per UTC hour (``sales_shipped_hours``) with an index of the
-shipments that follow an earlier one of the same order, and totals per
-product and per customer over all history (``sales_shipped_products``,
+like the other summaries (``salescrm.salesfacts``): the triggers of m0005
+already mark every order a line change touches.  The shipped basis gets a
+covering index by product (the collected basis one by customer), totals
+per UTC hour (``sales_shipped_hours``) with an index of the shipments that
+follow an earlier one of the same order, and totals per product and per
+customer over all history (``sales_shipped_products``,
 ``sales_shipped_customers``).  By category and period an order counts once
 per category: each shipment line carries its product's category and, on
 the shipment's first line of that category, the time of the order's
@@ -46,6 +47,11 @@ CREATE INDEX sales_lines_product ON sales_lines(currency, product_id, qty, value
 -- currency in product and order order (the distinct orders of each product
 -- counted as they stream, no sort of every line)
 CREATE INDEX sales_shipped_product ON sales_shipped(currency, product_id, order_id, shipped_at, units, revenue, cost);
+
+-- the collected basis by customer or region over all history: a currency's
+-- payments in customer and order order (the distinct orders of each customer
+-- counted as they stream, no sort of every payment)
+CREATE INDEX sales_collected_customer ON sales_collected(currency, customer_id, order_id, amount);
 
 -- the shipped basis per UTC hour and currency (a period's local days are
 -- whole hours in almost every zone): shipment lines, shipments (their first

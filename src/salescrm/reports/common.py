@@ -601,8 +601,8 @@ def aggregate(conn: sqlite3.Connection, spec: Spec, dims: Sequence[str]) -> dict
     rows = _from_summaries(conn, spec, periods, others) if spec.basis == "booked" else None
     if rows is None and spec.basis == "shipped" and list(dims) == ["product"]:
         rows = _shipped_by_product(conn, spec)
-    if rows is None and spec.basis == "shipped" and list(dims) in (["customer"], ["region"]):
-        rows = _shipped_by_customer(conn, spec, dims[0])
+    if rows is None and spec.basis != "booked" and list(dims) in (["customer"], ["region"]):
+        rows = _by_customer_totals(conn, spec, dims[0])
     if rows is None:
         rows = _run(conn, spec, keys, dims)
     out: dict[tuple, Measures] = {}
@@ -790,12 +790,14 @@ def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | N
     return conn.execute(sql, params + bparams + dparams).fetchall()
 
 
-def _shipped_by_customer(conn: sqlite3.Connection, spec: Spec, dim: str) -> list[tuple] | None:
-    """The shipped basis by customer or region over all history, from the
-    customers' totals (``sales_shipped_customers``: an order belongs to one
-    customer, so a region's orders are its customers' orders added up).
-    None when it does not apply (a range, a filter other than currency,
-    customer and region, summaries not current)."""
+def _by_customer_totals(conn: sqlite3.Connection, spec: Spec, dim: str) -> list[tuple] | None:
+    """The shipped or collected basis by customer or region over all
+    history, from each customer's totals: shipped, ``sales_shipped_customers``;
+    collected, the payments summed per customer as they stream off their
+    index in customer and order order (``sales_collected_customer``).  An
+    order belongs to one customer, so a region's orders are its customers'
+    orders added up.  None when it does not apply (a range, a filter other
+    than currency, customer and region, summaries not current)."""
     from salescrm import salesfacts
 
     f, rng = spec.filters, spec.range
@@ -804,10 +806,16 @@ def _shipped_by_customer(conn: sqlite3.Connection, spec: Spec, dim: str) -> list
     if not salesfacts.ready(conn):
         return None
     where, params = filter_sql(f, o="s")  # (the currency, customers, and regions through c)
+    totals = "sales_shipped_customers s"
+    if spec.basis == "collected":
+        totals = ("(SELECT customer_id, currency, count(DISTINCT order_id) AS orders, NULL AS units,"
+                  " sum(amount) AS revenue, NULL AS cost FROM sales_collected INDEXED BY sales_collected_customer"
+                  " WHERE currency = ? GROUP BY customer_id) s")
+        params = [f.currency, *params]
     join = " JOIN customers c ON c.id = s.customer_id" if dim == "region" or f.region else ""
     key = "s.customer_id" if dim == "customer" else "c.region"
     sql = (f"SELECT {key}, sum(s.orders), sum(s.units), sum(s.revenue), NULL, sum(s.cost)"
-           f" FROM sales_shipped_customers s{join} WHERE " + " AND ".join(where) + f" GROUP BY {key}")
+           f" FROM {totals}{join} WHERE " + " AND ".join(where) + f" GROUP BY {key}")
     return conn.execute(sql, params).fetchall()
 
 
