@@ -396,30 +396,26 @@ def inactive(conn: sqlite3.Connection, spec: Spec, *, days: int = 90, as_of: dat
 # --------------------------------------------------------------------------- RFM
 
 
-def _rfm_sql(conn: sqlite3.Connection, spec: Spec, as_of: date) -> tuple[str, list[Any]]:
+def _rfm_rows(conn: sqlite3.Connection, spec: Spec, as_of: date) -> list[dict[str, Any]]:
     """Recency (days since the last order), frequency (orders), monetary
     (revenue) per customer, and their scores 1-5: quintiles by rank, so
     that equal values always get equal scores (5 is best: most recent, most
-    frequent, most spent)."""
+    frequent, most spent).  The figures per customer in SQL, the ranks here
+    (``quintile_scores``: three sorts of one value per customer)."""
     inner, params = _customer_sql(conn, Spec(spec.basis, Range(spec.range.start, as_of), spec.filters))
-    sql = f"""
-        WITH c AS ({inner}),
-        s AS (SELECT customer_id, orders, revenue, first_order, last_order,
-                     CAST(julianday(?) - julianday(last_order) AS INTEGER) AS recency,
-                     rank() OVER (ORDER BY last_order) AS rr,
-                     rank() OVER (ORDER BY orders) AS fr,
-                     rank() OVER (ORDER BY revenue) AS mr,
-                     count(*) OVER () AS n
-              FROM c)
-        SELECT customer_id, orders, revenue, first_order, last_order, recency,
-               1 + 5 * (rr - 1) / n AS r, 1 + 5 * (fr - 1) / n AS f, 1 + 5 * (mr - 1) / n AS m
-        FROM s"""
-    return sql, [*params, as_of.isoformat()]
+    rows = [{"customer_id": cid, "orders": n, "revenue": rev, "last_order": last,
+             "recency": (as_of - date.fromisoformat(last)).days}
+            for cid, n, rev, _, last in conn.execute(inner, params)]
+    for name, col in (("r", "last_order"), ("f", "orders"), ("m", "revenue")):
+        scores = quintile_scores({i: r[col] for i, r in enumerate(rows)})
+        for i, r in enumerate(rows):
+            r[name] = scores[i]
+    return rows
 
 
 def quintile_scores(values: dict[int, Any]) -> dict[int, int]:
-    """The same scores as the SQL of ``_rfm_sql``, in Python: 1 + 5 (rank - 1)
-    / n, rank counting ties once (SQL ``rank()``)."""
+    """Quintile scores by rank: 1 + 5 (rank - 1) / n, where equal values
+    share the rank of the first of them (SQL's ``rank()``)."""
     n = len(values)
     ordered = sorted(values.items(), key=lambda kv: kv[1])
     out: dict[int, int] = {}
@@ -439,9 +435,8 @@ def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: li
     for w in wanted:
         if w not in names:
             raise UsageError(f"unknown segment {w!r}", "choose from " + ", ".join(names))
-    sql, params = _rfm_sql(conn, spec, as_of)
     rows = []
-    for r in conn.execute(sql, params):
+    for r in _rfm_rows(conn, spec, as_of):
         seg = segment(r["r"], r["f"])
         if wanted and seg not in wanted:
             continue
@@ -472,9 +467,8 @@ def rfm(conn: sqlite3.Connection, spec: Spec, *, as_of: date, segment_filter: li
 
 def segments(conn: sqlite3.Connection, spec: Spec, *, as_of: date) -> Report:
     """Customers, orders and revenue per RFM segment."""
-    sql, params = _rfm_sql(conn, spec, as_of)
     acc: dict[str, list[int]] = {s: [0, 0, 0] for s, _ in SEGMENTS}
-    for r in conn.execute(sql, params):
+    for r in _rfm_rows(conn, spec, as_of):
         a = acc[segment(r["r"], r["f"])]
         a[0] += 1
         a[1] += r["orders"]
