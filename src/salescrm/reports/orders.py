@@ -150,8 +150,12 @@ def open_orders(conn: sqlite3.Connection, spec: Spec, *, as_of: date, limit: int
     order = f"{_OPEN_SORT[key]} {'DESC' if desc else 'ASC'}, o.id"
     base = f"FROM orders o{join} WHERE o.status IN ({_OPEN}){_and(where)}"
     sql = (f"SELECT o.id, o.number, o.order_date, o.status, o.customer_id, c.name, o.total_cents, o.returned_cents,"
-           f" o.paid_cents, o.due_date, (SELECT coalesce(sum(l.qty - l.shipped_qty), 0) FROM order_lines l"
-           f" WHERE l.order_id = o.id) AS to_ship {base} ORDER BY {order}" + (" LIMIT ?" if limit else ""))
+           f" o.paid_cents, o.due_date,"
+           # (only confirmed and part-shipped orders have anything left to ship, as for the rest below and
+           # the stock held: the lines of the other open orders, most of them, are not read)
+           f" CASE WHEN o.status IN ('confirmed', 'partially_shipped') THEN (SELECT coalesce(sum(l.qty -"
+           f" l.shipped_qty), 0) FROM order_lines l WHERE l.order_id = o.id) ELSE 0 END AS to_ship"
+           f" {base} ORDER BY {order}" + (" LIMIT ?" if limit else ""))
     rows = []
     for r in conn.execute(sql, params + ([limit] if limit else [])):
         balance = r["total_cents"] - r["returned_cents"] - r["paid_cents"]
