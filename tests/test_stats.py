@@ -165,3 +165,35 @@ def test_line_fields_by_period_in_one_currency_equal_the_line_path(history, monk
     assert seeks and len(fast) > 1
     monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
     assert stats.stats(history, spec, field, by).rows == fast
+
+
+@pytest.mark.parametrize("price", [3_000_000_000, 4_000_000_000])
+def test_values_whose_squares_pass_64_bits_are_added_up_exactly(tmp_path, monkeypatch, price):
+    # 3e9: each square fits in 64 bits but their sum does not (an error in SQL); 4e9: a square does not (a
+    # float, whose rounding would wreck a small spread among large values)
+    conn = _shop(tmp_path / "shop.db")
+    with db.write_tx(conn):
+        for sku, p in (("GEM", price), ("GEM2", price + 1)):
+            products.add(conn, sku=sku, name="宝石", category="jewels", cost=1, price=p, tax_rate="0")
+            stock.receive(conn, sku, 100)
+    for i, sku in enumerate(("GEM", "GEM2", "GEM", "GEM2", "GEM2")):
+        with db.write_tx(conn):
+            ref = orders.create(conn, customer="bob@example.com", lines=[f"{sku}:1", "TEA:1"],
+                                order_date=f"2026-03-{2 + i:02d}").number
+            orders.confirm(conn, ref)
+    for filters, values in (({}, [price, price + 1, price, price + 1, price + 1] + [1000] * 5),
+                            ({"category": "jewels"}, [price, price + 1, price, price + 1, price + 1])):
+        want = _expected(values, True)
+        assert want["stdev"] == 1 or not filters  # sqrt(0.3) = 0.55 among the gems
+        for by in (None, "month"):
+            spec = common.Spec("booked", common.Range(date(2026, 3, 1), None), common.resolve_filters(conn, **filters))
+            (row,) = stats.stats(conn, spec, "line_value", by).rows
+            assert {k: row[k] for k in want} == want, (filters, by)
+            with monkeypatch.context() as m:
+                m.setattr(salesfacts, "ready", lambda conn: False)
+                assert stats.stats(conn, spec, "line_value", by).rows == [row]
+
+
+def test_a_sum_of_squares_from_sql_is_used_only_when_exact():
+    assert stats._exact(9 * 10**18) == 9 * 10**18
+    assert stats._exact(1.6e19) is None and stats._exact(None) is None

@@ -28,6 +28,7 @@ order and line for the minimum, the highest for the maximum).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from array import array
 from bisect import bisect_right
@@ -310,11 +311,30 @@ _LISTED = 1_000_000
 _PIECE = 100_000
 
 
+class _Values(list):
+    """A group's values in order, with the sum of their squares when SQL
+    could add it up exactly (None: ``_figures`` does)."""
+
+    sumsq: int | None = None
+
+
+def _ints(text: str) -> list[int]:
+    """'12,-3,40' -> [12, -3, 40]: SQL's text of integers read by the JSON
+    parser, in C (about three times quicker than int() on each piece)."""
+    return json.loads("[" + text + "]")
+
+
+def _exact(total: Any) -> int | None:
+    """A sum of squares from SQL if it is exact: an integer (a square past
+    the 64-bit range turns into a float, and so does their sum)."""
+    return total if type(total) is int else None
+
+
 def _parse(vs: str, ks: str) -> tuple[list[int], tuple[tuple[int, int], tuple[int, int]]]:
     """Values and their keys as read in one text row each: the values, and
     (value, key) of the minimum (its lowest key) and of the maximum (its
     highest key).  Only the extremes' keys are converted."""
-    values, keys = list(map(int, vs.split(","))), ks.split(",")
+    values, keys = _ints(vs), ks.split(",")
     ends = []
     for v, pick in ((min(values), min), (max(values), max)):
         if values.count(v) == 1:
@@ -408,17 +428,24 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
             size = 0
         pieces[-1][1] = d
         size += n
-    values: list[int] = []
+    values = _Values()
+    sumsq: int | None = 0  # (None once a piece's could not be added up in SQL)
     low = high = None  # (value, key)
     for first, last in pieces:
         facts, params = _summary_facts(Spec(spec.basis, Range(first, last), spec.filters), field, None)
-        if line_only:
-            (vs,) = conn.execute(f"SELECT group_concat(v) FROM ({facts})", params).fetchone()
-            if vs is not None:
-                values += map(int, vs.split(","))
-            continue
-        vs, ks = conn.execute(f"SELECT group_concat(v), group_concat({key}) FROM ({facts})", params).fetchone()
+        cols = "group_concat(v), " + ("NULL" if line_only else f"group_concat({key})")
+        try:
+            vs, ks, sq = conn.execute(f"SELECT {cols}, sum(v * v) FROM ({facts})", params).fetchone()
+        except sqlite3.OperationalError as e:  # a sum of integer squares past 64 bits: added up here instead
+            if "overflow" not in str(e):
+                raise
+            (vs, ks), sq = conn.execute(f"SELECT {cols} FROM ({facts})", params).fetchone(), None
         if vs is None:
+            continue
+        sq = _exact(sq)
+        sumsq = None if sumsq is None or sq is None else sumsq + sq
+        if line_only:
+            values += _ints(vs)
             continue
         part, ends = _parse(vs, ks)
         del vs, ks
@@ -429,6 +456,7 @@ def _listed(conn: sqlite3.Connection, spec: Spec, field: str, key: str,
     if not values:
         return None
     values.sort()
+    values.sumsq = sumsq
     if line_only:
         lo, hi = days[0][0], days[-1][0]
         return (values, None, _line_holding(conn, field, spec.filters.currency, values[0], lo, hi, "min"),
@@ -465,7 +493,10 @@ def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
     ``counts`` is None), in exact integer arithmetic: money rounded half-up
     to the cent, a quantity to 0.01 (kept as hundredths until the end)."""
     if counts is None:
-        n, total, sumsq = len(values), sum(values), sum(map(mul, values, values))
+        n, total = len(values), sum(values)
+        sumsq = getattr(values, "sumsq", None)
+        if sumsq is None:
+            sumsq = sum(map(mul, values, values))
 
         def at(rank: int) -> int:
             return values[rank]
