@@ -868,14 +868,20 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
     if spec.basis == "shipped":
         from salescrm import salesfacts
 
-        where, params = filter_sql(f, o="f", p="p", by_time=True)
+        ready = salesfacts.ready(conn)
+        if ready:  # each line of the summary carries its customer's region: no customer looked up
+            keys = ["f.region" if k == "c.region" else k for k in keys]
+            need_c = False
+        where, params = _shipped_filters(f, region_of_line=ready)
         bounds, bparams, days, dparams = _time_bounds(rng)
         where += days
         params += dparams
-        if salesfacts.ready(conn):
-            source, sparams = "sales_shipped", []
+        if ready:
+            # (walked in its own key order, by the time range or in full: an index walked
+            # instead would fetch each line from the table)
+            source, sparams = f"sales_shipped{_SHIPPED_AS_STORED}", []
         else:
-            source = "(" + shipped_rows_sql([b.replace("f.", "s.") for b in bounds]) + ")"
+            source = "(" + shipped_rows_sql([b.replace("f.", "s.") for b in bounds]) + ") f"
             sparams = list(bparams)
         aliased = "".join(f"{k} AS k{i}, " for i, k in enumerate(keys))
         outer_keys = ", ".join(f"k{i}" for i in range(len(keys)))
@@ -883,7 +889,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         # small records (the middle query is not flattened: LIMIT -1).
         sql = (
             f"SELECT {outer_keys + ', ' if keys else ''}count(DISTINCT oid), sum(u), sum(v), NULL, sum(c) FROM ("
-            f"SELECT {aliased}f.order_id AS oid, f.units AS u, f.revenue AS v, f.cost AS c FROM {source} f"
+            f"SELECT {aliased}f.order_id AS oid, f.units AS u, f.revenue AS v, f.cost AS c FROM {source}"
             # (CROSS JOIN: the shipment lines drive, by their time range or in full; a product or
             # customer first would walk the lines through an index, fetching each one)
             + (" CROSS JOIN customers c ON c.id = f.customer_id" if need_c else "")
@@ -957,19 +963,35 @@ def _collected_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None)
     return out
 
 
+#: The shipment-line summary aliased ``f``, walked in its own key order (time): its primary key named, as
+#: SQLite names the key of a WITHOUT ROWID table, because the planner would otherwise walk one of its
+#: indexes in full and fetch every line from the table (an index holding most columns looks cheap).
+_SHIPPED_AS_STORED = " f INDEXED BY sqlite_autoindex_sales_shipped_1"
+
+
+def _shipped_filters(f: Filters, *, region_of_line: bool) -> tuple[list[str], list[Any]]:
+    """``filter_sql`` for a query over shipment lines ``f`` walked by time
+    (products ``p`` joined for a category); ``region_of_line``: the summary's
+    lines, which carry their customer's region (else customers ``c``)."""
+    if not (region_of_line and f.region):
+        return filter_sql(f, o="f", p="p", by_time=True)
+    where, params = filter_sql(replace(f, region=[]), o="f", p="p", by_time=True)
+    where.append(f"+f.region IN ({', '.join('?' * len(f.region))})")
+    return where, params + list(f.region)
+
+
 def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -> dict[tuple, Measures]:
     """The shipped basis per period from the shipment-line summary, one
     range query per period on its time key (the period's local days as UTC
     instants): no date conversion per row and no sort."""
-    where, params = filter_sql(spec.filters, o="f", p="p", by_time=True)
-    join = (" CROSS JOIN customers c ON c.id = f.customer_id" if spec.filters.region else "") + \
-        (" CROSS JOIN products p ON p.id = f.product_id" if spec.filters.category else "")
+    where, params = _shipped_filters(spec.filters, region_of_line=True)
+    join = " CROSS JOIN products p ON p.id = f.product_id" if spec.filters.category else ""
     # orders: each order's first shipment in the period (see shipped_rows_sql); with a category filter
     # an order counts by its lines of that category, so there they are counted one by one
     orders = ("count(DISTINCT f.order_id)" if spec.filters.category
               else "sum(f.counts_order = 1 AND (f.prev_at IS NULL OR f.prev_at < ?1))")
-    sql = (f"SELECT {orders}, sum(f.units),"
-           f" sum(f.revenue), sum(f.cost) FROM sales_shipped f{join} WHERE f.shipped_at >= ?1 AND f.shipped_at < ?2"
+    sql = (f"SELECT {orders}, sum(f.units), sum(f.revenue), sum(f.cost) FROM sales_shipped{_SHIPPED_AS_STORED}{join}"
+           " WHERE f.shipped_at >= ?1 AND f.shipped_at < ?2"
            + "".join(" AND " + w for w in where))
     f = spec.filters
     hourly = not (f.channel or f.salesperson or f.customer or f.region or f.category) and bool(f.currency)
@@ -1036,10 +1058,7 @@ def _shipped_by_category(conn: sqlite3.Connection, spec: Spec, dims: Sequence[st
         cats = [c for c in cats if c in f.category]
     if not cats:
         return {}
-    where, params = filter_sql(replace(f, category=[], currency=None, region=[]), o="f", by_time=True)
-    if f.region:  # (each line carries its customer's region: no customer looked up per line)
-        where.append(f"+f.region IN ({', '.join('?' * len(f.region))})")
-        params += f.region
+    where, params = _shipped_filters(replace(f, category=[], currency=None), region_of_line=True)
     marks = ", ".join("?" * len(cats))
 
     def rows(orders: str, lo: str, hi: str, oparams: Sequence[Any] = ()) -> list[tuple]:
