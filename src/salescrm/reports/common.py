@@ -352,12 +352,14 @@ def resolve_filters(
 
 
 def filter_sql(f: Filters, *, o: str = "o", c: str = "c", p: str = "p",
-               by_time: bool = False) -> tuple[list[str], list[Any]]:
+               by_time: bool = False, region_of_customer: bool = False) -> tuple[list[str], list[Any]]:
     """WHERE terms (ANDed) and their parameters.  The products alias ``p`` and
     the customers alias ``c`` must be joined when the filters need them.
     ``by_time``: the query walks ``o`` by a range of time, so its columns are
     written ``+o.col``, which keeps the planner from an index on them (an
-    index led by currency would read every row of the currency instead)."""
+    index led by currency would read every row of the currency instead).
+    ``region_of_customer``: a region filter as ``o.customer_id IN`` the
+    region's customers (looked up once), so no customer is joined per row."""
     where: list[str] = []
     params: list[Any] = []
     if by_time:
@@ -376,7 +378,10 @@ def filter_sql(f: Filters, *, o: str = "o", c: str = "c", p: str = "p",
         _in(f"{o}.salesperson", f.salesperson)
     if f.customer:
         _in(f"{o}.customer_id", f.customer)
-    if f.region:
+    if f.region and region_of_customer:
+        where.append(f"{o}.customer_id IN (SELECT id FROM customers WHERE region IN ({', '.join('?' * len(f.region))}))")
+        params.extend(f.region)
+    elif f.region:
         _in(f"{c}.region", f.region)
     if f.category:
         _in(f"{p}.category", f.category)

@@ -73,10 +73,11 @@ def _unkey(k: int) -> tuple[int, int]:
     return k >> 20, k & 1048575
 
 
-def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str) -> tuple[list[str], list[Any], str]:
+def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str,
+                     region_of_customer: bool = False) -> tuple[list[str], list[Any], str]:
     """The filters and date range as WHERE terms, and the SQL of the group
     key (orders or the per-order summary as ``o``, its date column ``day``)."""
-    where, params = filter_sql(spec.filters, o=o)
+    where, params = filter_sql(spec.filters, o=o, region_of_customer=region_of_customer)
     rng = spec.range
     where.append(f"{day} >= ?")
     params.append(rng.start.isoformat() if rng.start else "")
@@ -99,7 +100,7 @@ def _order_where(spec: Spec, by: str | None) -> tuple[list[str], list[Any], str]
     the per-product summary)."""
     cats = spec.filters.category
     spec = Spec(spec.basis, spec.range, dataclasses.replace(spec.filters, category=[]))
-    where, params, group = _where_and_group(spec, by, o="s", day="s.day")
+    where, params, group = _where_and_group(spec, by, o="s", day="s.day", region_of_customer=True)
     if cats:
         where.append("EXISTS (SELECT 1 FROM sales_order_products op WHERE op.order_id = s.order_id"
                      f" AND op.units > 0 AND op.category IN ({', '.join('?' * len(cats))}))")
@@ -113,17 +114,18 @@ def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[An
     its order only when an order's attribute filters or groups)."""
     if field not in _LINE_FIELDS:
         where, params, group = _order_where(spec, by)
-        join = " JOIN customers c ON c.id = s.customer_id" if by == "region" or spec.filters.region else ""
+        join = " JOIN customers c ON c.id = s.customer_id" if by == "region" else ""
         value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
         return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no"
                 f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE " + " AND ".join(where), params)
     f = spec.filters
     by_order = by in ("customer", "channel", "salesperson", "region") or bool(
         f.channel or f.salesperson or f.customer or f.region)
-    where, params, group = _where_and_group(spec, by, o="s" if by_order else "l", day="l.day")
+    where, params, group = _where_and_group(spec, by, o="s" if by_order else "l", day="l.day",
+                                            region_of_customer=True)
     # (CROSS JOIN: the lines' range of days drives; each line's order is then a key lookup)
     join = " CROSS JOIN sales_orders s ON s.order_id = l.order_id" if by_order else ""
-    join += " JOIN customers c ON c.id = s.customer_id" if by == "region" or f.region else ""
+    join += " JOIN customers c ON c.id = s.customer_id" if by == "region" else ""
     join += " JOIN products p ON p.id = l.product_id" if by == "category" or f.category else ""
     # (the key's first column: a range of days per currency)
     currency = ["l.currency = ?"] if f.currency and by_order else [] if f.currency else ["l.currency >= ''"]
@@ -349,11 +351,10 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> Iterator[t
     order (its index), each customer's values and keys in one text row, so
     nothing is sorted in SQL and no row per value reaches Python."""
     where, params, _ = _order_where(spec, None)
-    join = " JOIN customers c ON c.id = s.customer_id" if spec.filters.region else ""
     value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
     for cid, vs, ks in conn.execute(
             f"SELECT s.customer_id, group_concat({value}), group_concat({_key_sql('s.order_id', '0')})"
-            f" FROM sales_orders s INDEXED BY sales_orders_customer{join} WHERE " + " AND ".join(where)
+            f" FROM sales_orders s INDEXED BY sales_orders_customer WHERE " + " AND ".join(where)
             + " GROUP BY s.customer_id", params):
         values, ends = _parse(vs, ks)
         values.sort()
