@@ -197,3 +197,20 @@ def test_values_whose_squares_pass_64_bits_are_added_up_exactly(tmp_path, monkey
 def test_a_sum_of_squares_from_sql_is_used_only_when_exact():
     assert stats._exact(9 * 10**18) == 9 * 10**18
     assert stats._exact(1.6e19) is None and stats._exact(None) is None
+
+
+@pytest.mark.parametrize("field, rng, filters", [
+    ("line_value", common.Range(), {}),
+    ("quantity", common.Range(date(2025, 12, 1), None), {}),
+    ("line_value", common.Range(), {"category": "teaware"}),
+    ("quantity", common.Range(), {"channel": "online", "region": "West"}),
+    ("line_value", common.Range(None, date(2026, 1, 31)), {"currency": "USD"}),
+])
+def test_line_fields_by_customer_from_the_summaries_equal_the_line_path(history, monkeypatch, field, rng, filters):
+    spec = common.Spec("booked", rng, common.resolve_filters(history, **filters))
+    calls = []
+    monkeypatch.setattr(stats, "_by_customer", lambda *a, f=stats._by_customer: calls.append(1) or f(*a))
+    fast = stats.stats(history, spec, field, "customer").rows
+    assert calls and fast
+    monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
+    assert stats.stats(history, spec, field, "customer").rows == fast
