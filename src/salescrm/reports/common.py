@@ -1017,6 +1017,16 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
     return out or ({} if unit else {(): Measures(0, None, None, None, None)})
 
 
+def _whole_hours(start: str, end: str) -> tuple[str, str]:
+    """The first and the last whole UTC hour boundary within [start, end)
+    (instants as ISO text); the first is not before the last when no whole
+    hour fits."""
+    lo = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ")
+    hi = datetime.strptime(end, "%Y-%m-%dT%H:%M:%SZ")
+    first = lo if (lo.minute, lo.second) == (0, 0) else lo.replace(minute=0, second=0) + timedelta(hours=1)
+    return first.strftime("%Y-%m-%dT%H:%M:%SZ"), hi.replace(minute=0, second=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _shipped_window(conn: sqlite3.Connection, start: str, end: str, currency: str, sql: str,
                     params: list[Any]) -> tuple:
     """(orders, units, revenue, cost) shipped in [start, end) (UTC instants)
@@ -1024,19 +1034,13 @@ def _shipped_window(conn: sqlite3.Connection, start: str, end: str, currency: st
     either end (a zone half an hour off) from the rows by ``sql``; then the
     shipments of an order that had already shipped in the window come off
     the orders."""
-    def hour(t: datetime) -> str:
-        return t.strftime("%Y-%m-%dT%H")
-
-    lo = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ")
-    hi = datetime.strptime(end, "%Y-%m-%dT%H:%M:%SZ")
-    first = lo if (lo.minute, lo.second) == (0, 0) else lo.replace(minute=0, second=0) + timedelta(hours=1)
-    last = hi.replace(minute=0, second=0)
+    first, last = _whole_hours(start, end)
     if first >= last:
         return conn.execute(sql, [start, end, *params]).fetchone()
     totals = [v or 0 for v in conn.execute(
         "SELECT sum(firsts), sum(units), sum(revenue), sum(cost) FROM sales_shipped_hours"
-        " WHERE hour >= ? AND hour < ? AND currency = ?", (hour(first), hour(last), currency)).fetchone()]
-    for a, b in ((start, first.strftime("%Y-%m-%dT%H:%M:%SZ")), (last.strftime("%Y-%m-%dT%H:%M:%SZ"), end)):
+        " WHERE hour >= ? AND hour < ? AND currency = ?", (first[:13], last[:13], currency)).fetchone()]
+    for a, b in ((start, first), (last, end)):
         if a < b:
             part = conn.execute(
                 "SELECT sum(counts_order), sum(units), sum(revenue), sum(cost) FROM sales_shipped"
@@ -1067,8 +1071,12 @@ def _shipped_by_category(conn: sqlite3.Connection, spec: Spec, dims: Sequence[st
         cats = [c for c in cats if c in f.category]
     if not cats:
         return {}
+    wanted = set(cats)
     where, params = _shipped_filters(replace(f, category=[], currency=None), region_of_line=True)
     marks = ", ".join("?" * len(cats))
+    # an order counts in a window by its first line of the category there (its previous shipment of
+    # the category before the window, or none)
+    counted = "sum(f.counts_category = 1 AND coalesce(f.prev_category_at, '') < ?)"
 
     def rows(orders: str, lo: str, hi: str, oparams: Sequence[Any] = ()) -> list[tuple]:
         """(category, orders, units, revenue, cost) of the lines shipped in [lo, hi)."""
@@ -1079,14 +1087,9 @@ def _shipped_by_category(conn: sqlite3.Connection, spec: Spec, dims: Sequence[st
         return conn.execute(sql, [*oparams, f.currency, *cats, lo, hi, *params]).fetchall()
 
     def window(start: str, end: str) -> list[tuple]:
-        if where:  # an order filter: the rows, an order counted by its first line of the category in the window
-            return rows("sum(f.counts_category = 1 AND coalesce(f.prev_category_at, '') < ?)", start, end, [start])
-        lo = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ")
-        hi = datetime.strptime(end, "%Y-%m-%dT%H:%M:%SZ")
-        first = lo if (lo.minute, lo.second) == (0, 0) else lo.replace(minute=0, second=0) + timedelta(hours=1)
-        last = hi.replace(minute=0, second=0)
-        if first >= last:
-            return rows("sum(f.counts_category = 1 AND coalesce(f.prev_category_at, '') < ?)", start, end, [start])
+        first, last = _whole_hours(start, end)
+        if where or first >= last:  # an order filter, or no whole hour: the rows
+            return rows(counted, start, end, [start])
         totals: dict[str, list[int]] = {}
 
         def add(got: Iterable[tuple], sign: int = 1) -> None:
@@ -1099,8 +1102,8 @@ def _shipped_by_category(conn: sqlite3.Connection, spec: Spec, dims: Sequence[st
         add(conn.execute(
             "SELECT category, sum(firsts), sum(units), sum(revenue), sum(cost) FROM sales_shipped_category_hours"
             " WHERE hour >= ? AND hour < ? AND currency = ? GROUP BY category",
-            (first.strftime("%Y-%m-%dT%H"), last.strftime("%Y-%m-%dT%H"), f.currency)))
-        for a, b in ((start, first.strftime("%Y-%m-%dT%H:%M:%SZ")), (last.strftime("%Y-%m-%dT%H:%M:%SZ"), end)):
+            (first[:13], last[:13], f.currency)))
+        for a, b in ((start, first), (last, end)):
             if a < b:  # a part hour: its rows, each shipment's first line of a category
                 add(rows("sum(f.counts_category)", a, b))
         # an order's later shipments of a category within the window: counted above, once too many
@@ -1110,7 +1113,6 @@ def _shipped_by_category(conn: sqlite3.Connection, spec: Spec, dims: Sequence[st
             " AND shipped_at < ?2 AND currency = ?3 GROUP BY category", (start, end, f.currency))), -1)
         return [(cat, *t) for cat, t in totals.items()]
 
-    wanted = set(cats)
     out: dict[tuple, Measures] = {}
     for b, lo_day, hi_day in period_windows(conn, spec.range, unit, "shipped"):
         for cat, n, units, revenue, cost in window(utc_bound(lo_day), utc_bound(hi_day, days=1)):
