@@ -15,19 +15,23 @@ The summary tables (migrations m0005 and m0007, ``salescrm.salesfacts``)
 are built once at the end of the load, as an upgrade would; the marking
 triggers are dropped while loading.
 
-Last run (2 vCPU VM shared with other work, Python 3.11, SQLite 3.40.1,
-load average 1.0-1.1, median of 3 per report, on a freshly built database;
-baseline ``python -c "import typer"`` 0.111 s at the start and 0.093 s at
-the end; database 2.35 GB, of which the summaries and their indexes
-~1.4 GB; build 192 s, of which the summaries 121 s).  Peak memory of any
-report 86 MB.  The figure in brackets is the ratio to the start baseline.
+Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load average 0.8-1.0,
+median of 3 per report, on the database of the run before brought by hand
+to the final m0007 schema: new columns, indexes, a summary rebuild;
+baseline ``python -c "import typer"`` 0.114 s at the start and 0.077 s at
+the end; database 2.74 GB).  Peak memory of any report 86 MB.  The figure
+in brackets is the ratio to the start baseline.
 
-All 42 under 2 s; the slowest: orders funnel over all history 1.77 s
-(15.9x; 1.38 s in the run before), stats line value over all 3M lines 1.66
-(14.9x), customers RFM 1.26, sales by customer over 90 days 1.22, new vs
-returning over all history 1.21, stats margin by month 1.17.  Shipped
-basis over all history by month 0.27 s (2.4x) and by product 0.33 (2.9x);
-collected by month 0.99; every booked sales report 0.28-1.03.
+All 42 under 2 s; the slowest: orders funnel over all history 1.74 s
+(15.3x), stats margin by month 1.44 (12.7x), collected by month over all
+history 1.34 on its first (cold) run and 0.66-0.85 s warm, stats line
+value over all 3M lines 1.30, stats of order values 1.24, new vs returning
+over all history 1.22.  Shipped basis over all history by month 0.29 s
+(2.5x) and by product 0.40 (3.5x); RFM 0.89 (1.26 before its ranks moved
+to Python); every booked sales report 0.30-1.05.
+
+The run before (freshly built database, baseline 0.093-0.111 s): all 42
+under 2 s, slowest funnel 1.77 s, stats line value 1.66, RFM 1.26.
 
 Before m0007 (same host, earlier run): shipped by month over all history
 2.15 s, shipped by product 6.04 s, stats margin by month 4.00 s, stats line
@@ -37,13 +41,8 @@ value over all lines 9.98 s, orders funnel 1.79 s.  Before the summaries
 values 2.5 s, new vs returning 2.6 s.
 
 Not in this list: ``bench_variants.py`` times some 300 combinations of
-filters, dimensions and ranges and lists the ones over 2 s.  Among them:
-stats of line values or units by a period over all history (3M values:
-2.7-3.8 s by month, about 1 s of it in SQL and the rest parsing and
-sorting in Python), stats by customer or product (2,000 to 50,000 groups:
-5-22 s, much of it formatting 50,000 rows), the shipped basis by category
-and month (6.8 s), and booked reports that mix an order filter with a
-product or category dimension (2.6-3.3 s).
+filters, dimensions and ranges and lists the ones over 2 s (see its
+docstring for what is left).
 """
 
 from __future__ import annotations

@@ -16,9 +16,14 @@ create+confirm+ship in each state and their ratio, and the time of a full
 once).
 
 Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load ~1, the copy on the
-same disk; 3 rounds x 200 orders, schema m0007): with summaries 4.3 ms per
-create+confirm+ship, without 2.6 ms (ratio 1.67).  Full rebuild 117.8 s.
-(Before m0007, create+confirm alone: 4.4 ms against 3.1 ms, ratio 1.43;
+same disk; 3 rounds x 200 orders, final schema m0007 with the shipped
+totals per category, the lines by product and payments by customer): with
+summaries 7.0 ms per create+confirm+ship, without 3.6 ms (ratio 1.95).
+Full rebuild 241.2 s.  (The run before, without the per-category shipped
+summary and those indexes, on a quieter host: 4.3 ms against 2.6 ms, ratio
+1.67, rebuild 117.8 s; an interleaved run of both versions of the code on
+copies of one database put the per-category work at about 0.3 ms a write.
+Before m0007, create+confirm alone: 4.4 ms against 3.1 ms, ratio 1.43;
 the first version recomputed the order's whole day of products and
 categories on every write: 23.3 ms, ratio 8.0; each order's own part,
 ``sales_order_products``, now moves the totals by the difference.)
