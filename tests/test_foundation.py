@@ -53,6 +53,42 @@ def test_newer_schema_refused_and_untouched(tmp_path):
     assert path.read_bytes() == before
 
 
+def _at_schema(path, version: int) -> None:
+    """A database as salescrm left it at an older ``version``: that many migrations, no more."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    for name, sql in db._migrations()[:version]:
+        for statement in db.split_sql(sql):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(f"PRAGMA application_id = {db.APPLICATION_ID}")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_an_upgrade_says_so_first_on_the_command_line_and_nowhere_else(tmp_path, run, monkeypatch, capsys):
+    old = tmp_path / "old.db"
+    _at_schema(old, 6)
+    got = run.ok("--db", str(old), "customer", "list")
+    assert f"upgrading the database from schema 6 to {db.schema_version()} ..." in got.stderr
+    assert run.ok("--db", str(old), "customer", "list").stderr == ""  # done once
+    # a large database is warned that it may take minutes
+    big = tmp_path / "big.db"
+    _at_schema(big, 6)
+    monkeypatch.setattr(db, "UPGRADE_SLOW_ORDERS", 0)
+    assert "(0 orders: it can take a few minutes; meanwhile other commands exit 75, busy) ..." in run.ok(
+        "--db", str(big), "customer", "list").stderr
+    # a new database is made, not upgraded: nothing said
+    assert "upgrading" not in run.ok("--db", str(tmp_path / "new.db"), "customer", "add", "X").stderr
+    # the library says nothing unless told how
+    monkeypatch.setattr(db, "upgrade_notice", None)
+    _at_schema(tmp_path / "lib.db", 5)
+    capsys.readouterr()
+    db.connect(tmp_path / "lib.db").close()
+    assert capsys.readouterr() == ("", "")
+    assert sqlite3.connect(tmp_path / "lib.db").execute("PRAGMA user_version").fetchone()[0] == db.schema_version()
+
+
 def test_foreign_sqlite_refused(tmp_path):
     path = tmp_path / "other.db"
     conn = sqlite3.connect(path)

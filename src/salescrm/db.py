@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +32,13 @@ ENV_VAR = "SALESCRM_DB"
 
 #: Command being run, for the audit trail ("customer add"); set by the CLI.
 current_command = "library"
+
+#: Told, before an existing database is upgraded, what is about to happen
+#: (the CLI prints it on stderr: an upgrade can take minutes); None: silent.
+upgrade_notice: Callable[[str], None] | None = None
+#: From this many orders the notice warns that the upgrade may take minutes
+#: (m0007 builds its summaries in about four minutes per million orders).
+UPGRADE_SLOW_ORDERS = 100_000
 
 # Extra checks run by ``check``: "module:function" names, each taking a
 # connection and returning a list of problem strings (no personal data).
@@ -119,6 +126,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
         return
     with write_tx(conn, audit=False):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version and version < target and upgrade_notice is not None:
+            orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0] if version >= 2 else 0
+            upgrade_notice(f"upgrading the database from schema {version} to {target}"
+                           + (f" ({orders:,} orders: it can take a few minutes; meanwhile other commands exit 75, busy)"
+                              if orders >= UPGRADE_SLOW_ORDERS else "") + " ...")
         for number, (_name, sql) in enumerate(migrations, start=1):
             if number <= version:
                 continue

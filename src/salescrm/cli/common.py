@@ -82,6 +82,7 @@ def open_db(*, write: bool = True) -> Iterator[sqlite3.Connection]:
             db.current_command = " ".join(ctx.command_path.split()[1:]) or "salescrm"
     except Exception:  # pragma: no cover - defensive
         pass
+    db.upgrade_notice = say  # (an upgrade of a large database takes minutes: say so first)
     conn = db.connect(STATE.db_path, write=write)
     try:
         yield conn
