@@ -389,6 +389,24 @@ def test_customers_rfm_and_segments(run, shop):
     assert r.exit_code == 2 and "unknown segment 'vip'" in r.stderr
 
 
+def test_rfm_scores_in_python_equal_sqls_rank_quintiles():
+    # the scores are computed in Python; SQL's rank() is the independent reference (ties share a rank)
+    import random
+
+    from salescrm.reports.customers import quintile_scores
+
+    rnd = random.Random(3)
+    conn = sqlite3.connect(":memory:")
+    for n in (1, 2, 3, 5, 7, 50, 501):
+        for spread in (2, 10, 10**6):
+            values = {i: rnd.randint(0, spread) for i in range(n)}
+            want = dict(conn.execute(
+                "SELECT k, 1 + 5 * (rank() OVER (ORDER BY v) - 1) / count(*) OVER () FROM"
+                " (SELECT json_extract(value, '$[0]') AS k, json_extract(value, '$[1]') AS v FROM json_each(?))",
+                (json.dumps([[k, v] for k, v in values.items()]),)))
+            assert quintile_scores(values) == want, (n, spread)
+
+
 def test_customers_abc(run, shop):
     rows = run.csv("--db", shop, "report", "customers", "abc")
     # running share before each: 0% -> A, 46.3% -> A, 80.7% -> B
