@@ -492,6 +492,19 @@ def test_stats_quantity_by_category(run, shop):
     assert (rows["teaware"]["count"], rows["teaware"]["max"]) == ("1", "1")
 
 
+def test_stats_by_customer_sorted_and_limited_on_the_command_line(run, shop):
+    # order values: 王芳 48.00, Bob 35.60, Carol 20.00 (one order each)
+    got = run("--db", shop, "report", "stats", "--by", "customer", "--sort", "-median", "--limit", "2",
+              "--format", "csv")
+    assert got.exit_code == 0
+    assert [r["group"] for r in csv.DictReader(io.StringIO(got.stdout))] == ["王芳", "Bob"]
+    assert "1 more groups are not shown (--limit 2)" in got.stderr
+    got = run("--db", shop, "report", "stats", "--by", "customer", "--sort", "+max", "--format", "csv")
+    assert [r["group"] for r in csv.DictReader(io.StringIO(got.stdout))] == ["Carol", "Bob", "王芳"]
+    bad = run("--db", shop, "report", "stats", "--by", "customer", "--sort", "mode")
+    assert bad.exit_code == 2 and "cannot sort by 'mode'" in bad.stderr
+
+
 def test_stats_margin(run, shop):
     (r,) = run.csv("--db", shop, "report", "stats", "--field", "margin")
     # 48.00 - 13.00, 35.60 - 12.00, 20.00 - 6.00

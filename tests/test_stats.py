@@ -17,6 +17,7 @@ import pytest
 
 from salescrm import db, orders, products, salesfacts, stock
 from salescrm.reports import common, stats
+from salescrm.errors import UsageError
 from salescrm.reports.stats import _figures, _half_up
 from test_salesfacts import _random_history, _shop
 
@@ -167,7 +168,7 @@ def test_line_fields_by_period_in_one_currency_equal_the_line_path(history, monk
     assert stats.stats(history, spec, field, by).rows == fast
 
 
-@pytest.mark.parametrize("price", [3_000_000_000, 4_000_000_000])
+@pytest.mark.parametrize("price", [3_000_000_000, 4_000_000_000, 2 * 10**12])
 def test_values_whose_squares_pass_64_bits_are_added_up_exactly(tmp_path, monkeypatch, price):
     # 3e9: each square fits in 64 bits but their sum does not (an error in SQL); 4e9: a square does not (a
     # float, whose rounding would wreck a small spread among large values)
@@ -176,19 +177,25 @@ def test_values_whose_squares_pass_64_bits_are_added_up_exactly(tmp_path, monkey
         for sku, p in (("GEM", price), ("GEM2", price + 1)):
             products.add(conn, sku=sku, name="宝石", category="jewels", cost=1, price=p, tax_rate="0")
             stock.receive(conn, sku, 100)
+    refs = []
     for i, sku in enumerate(("GEM", "GEM2", "GEM", "GEM2", "GEM2")):
         with db.write_tx(conn):
             ref = orders.create(conn, customer="bob@example.com", lines=[f"{sku}:1", "TEA:1"],
                                 order_date=f"2026-03-{2 + i:02d}").number
             orders.confirm(conn, ref)
+        refs.append(ref)
     for filters, values in (({}, [price, price + 1, price, price + 1, price + 1] + [1000] * 5),
                             ({"category": "jewels"}, [price, price + 1, price, price + 1, price + 1])):
         want = _expected(values, True)
         assert want["stdev"] == 1 or not filters  # sqrt(0.3) = 0.55 among the gems
-        for by in (None, "month"):
+        # (2e12: too large to travel packed with its key by customer, whose keys are then listed)
+        for by in (None, "month", "customer"):
             spec = common.Spec("booked", common.Range(date(2026, 3, 1), None), common.resolve_filters(conn, **filters))
             (row,) = stats.stats(conn, spec, "line_value", by).rows
             assert {k: row[k] for k in want} == want, (filters, by)
+            assert (row["min_order"], row["max_order"]) == (
+                (refs[0] + " line 2", refs[4] + " line 1") if not filters else
+                (refs[0] + " line 1", refs[4] + " line 1")), (filters, by)
             with monkeypatch.context() as m:
                 m.setattr(salesfacts, "ready", lambda conn: False)
                 assert stats.stats(conn, spec, "line_value", by).rows == [row]
@@ -214,3 +221,22 @@ def test_line_fields_by_customer_from_the_summaries_equal_the_line_path(history,
     assert calls and fast
     monkeypatch.setattr(salesfacts, "ready", lambda conn: False)
     assert stats.stats(history, spec, field, "customer").rows == fast
+
+
+def test_stats_sorted_by_a_figure_and_limited(history):
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(history))
+    every = stats.stats(history, spec, "order_value", "customer").rows
+    assert len(every) > 2
+    top = stats.stats(history, spec, "order_value", "customer", sort="-median", limit=2)
+    want = sorted(every, key=lambda r: -r["median"])[:2]
+    assert [r["median"] for r in top.rows] == [r["median"] for r in want]
+    assert {r["group"]: r for r in every}[top.rows[0]["group"]] == top.rows[0]  # the same figures and extremes
+    assert top.notes == [f"{len(every) - 2:,} more groups are not shown (--limit 2)"]
+    by_name = stats.stats(history, spec, "order_value", "customer", sort="group").rows
+    assert [r["group"] for r in by_name] == [r["group"] for r in every]
+    assert [r["stdev"] for r in stats.stats(history, spec, "order_value", "customer", sort="+stdev").rows][-1:] in (
+        [None], [max(r["stdev"] for r in every if r["stdev"] is not None)])
+    with pytest.raises(UsageError, match="cannot sort by 'mode'"):
+        stats.stats(history, spec, "order_value", "customer", sort="mode")
+    with pytest.raises(UsageError, match="--limit must be 1 or more"):
+        stats.stats(history, spec, "order_value", "customer", limit=0)

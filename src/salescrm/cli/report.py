@@ -612,6 +612,11 @@ def stats_cmd(
     salesperson: SalespersonOpt = None,
     customer: CustomerOpt = None,
     currency: CurrencyOpt = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="Sort the groups by a figure: -median, count, +p90, "
+                                                            "group ...", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Show the first N groups (after --sort); a "
+                                                                   "note says how many more there are.",
+                                              show_default=False)] = None,
     chart: ChartOpt = False,
     fmt: FormatOpt = None,
 ) -> None:
@@ -624,7 +629,7 @@ def stats_cmd(
     with _db() as conn:
         spec = _spec(conn, start, end, channel=channel, category=category, region=region, salesperson=salesperson,
                      customer=customer, currency=currency)
-        report = stats.stats(conn, spec, fld, grp)
+        report = stats.stats(conn, spec, fld, grp, sort=sort, limit=limit)
     show(report, fmt, chart=chart)
 
 

@@ -54,7 +54,9 @@ from salescrm.reports.common import (
     line_revenue_sql,
     lookup,
     order_revenue_sql,
+    parse_sort,
     period_windows,
+    sort_rows,
 )
 
 FIELDS = ("order_value", "line_value", "quantity", "margin")
@@ -355,20 +357,35 @@ def _parse(vs: str, ks: str) -> tuple[list[int], tuple[tuple[int, int], tuple[in
 
 
 def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, key: str) -> Iterator[tuple]:
-    """A field per customer, each customer's values and keys in one text row
-    (no row per value reaches Python, nothing is sorted by value in SQL): an
-    order field walks the per-order summary in customer order (its index);
-    a line field groups the lines, as stored, by their order's customer."""
+    """A field per customer, each customer's values in one text row (no row
+    per value reaches Python, nothing is sorted by value in SQL): an order
+    field walks the per-order summary in customer order (its index); a line
+    field groups the lines, as stored, by their order's customer.  The
+    extremes' keys come packed with their values (value * 2^b + key: the
+    smallest is the minimum's lowest key, the largest the maximum's highest),
+    so no key is listed; a value too large to pack (a float comes back) has
+    the keys listed instead."""
+    # (keys below 2^b: the largest order id's key and any line number)
+    width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1) << 20).bit_length()
     if field in _LINE_FIELDS:
         facts, params = _summary_facts(spec, field, "customer")
-        sql = f"SELECT g, group_concat(v), group_concat({key}) FROM ({facts}) GROUP BY g"
+        group, value, k, frm = "g", "v", key, f"({facts})"
     else:
         where, params, _ = _order_where(spec, None, every_order=True)
-        value = "s.revenue" if field == "order_value" else "(s.revenue - s.cost)"
-        sql = (f"SELECT s.customer_id, group_concat({value}), group_concat({_key_sql('s.order_id', '0')})"
-               f" FROM sales_orders s INDEXED BY sales_orders_customer WHERE " + " AND ".join(where)
-               + " GROUP BY s.customer_id")
-    for cid, vs, ks in conn.execute(sql, params):
+        group, value, k = "s.customer_id", ("s.revenue" if field == "order_value" else "(s.revenue - s.cost)"), \
+            _key_sql("s.order_id", "0")
+        frm = "sales_orders s INDEXED BY sales_orders_customer WHERE " + " AND ".join(where)
+    rows = conn.execute(f"SELECT {group}, group_concat({value}), min({value} * {width} + {k}),"
+                        f" max({value} * {width} + {k}) FROM {frm} GROUP BY {group}", params).fetchall()
+    if all(type(lo) is int and type(hi) is int for _, _, lo, hi in rows):
+        for cid, vs, lo, hi in rows:
+            values = _ints(vs)
+            values.sort()
+            yield cid, values, None, lo % width, hi % width
+        return
+    del rows
+    for cid, vs, ks in conn.execute(f"SELECT {group}, group_concat({value}), group_concat({k}) FROM {frm}"
+                                    f" GROUP BY {group}", params):
         values, ends = _parse(vs, ks)
         values.sort()
         yield cid, values, None, ends[0][1], ends[1][1]
@@ -549,11 +566,23 @@ def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
     return row
 
 
-def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: str | None = None) -> Report:
+SORTS = ("group", "count", "sum", "mean", "median", "p25", "p75", "p90", "min", "max", "stdev")
+
+
+def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: str | None = None, *,
+          sort: str | None = None, limit: int | None = None) -> Report:
+    """The distribution per group, in group order or by ``sort`` (a figure:
+    ``-median``, ``count``; numbers descending unless ``+``), the first
+    ``limit`` groups only (a note tells how many more there are)."""
     if field not in FIELDS:
         raise UsageError(f"unknown --field {field!r}", "choose from " + ", ".join(FIELDS))
     if by is not None and by not in GROUPS:
         raise UsageError(f"unknown --by {by!r}", "choose from " + ", ".join(GROUPS))
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {limit}")
+    order = parse_sort(sort, SORTS, "+group") if sort else None
+    if order and order[0] == "group" and sort and sort.strip()[:1] not in "+-":
+        order = ("group", False)  # (a bare group: A to Z, as the other text columns sort)
     money = field != "quantity"
     currency = spec.filters.currency if money else None
     key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
@@ -566,17 +595,25 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
         row["max"], row["max_order"] = values[-1], _unkey(k_hi)
         row["currency"] = currency
         rows.append(row)
-    orders = lookup(conn, "orders", "number, customer_id", {r[k][0] for r in rows for k in ("min_order", "max_order")})
     labels = _group_labels(conn, by, [r["group"] for r in rows])
-    names = labels if by == "customer" else customer_names(conn, (o[1] for o in orders.values()))
     for row in rows:
         row["group"] = labels.get(row["group"], row["group"])
+    rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
+    if order:
+        sort_rows(rows, *order)
+    notes: list[str] = []
+    if limit is not None and len(rows) > limit:
+        notes.append(f"{len(rows) - limit:,} more groups are not shown (--limit {limit})")
+        del rows[limit:]
+    # the extremes' order numbers and customers, for the groups shown
+    orders = lookup(conn, "orders", "number, customer_id", {r[k][0] for r in rows for k in ("min_order", "max_order")})
+    names = labels if by == "customer" else customer_names(conn, (o[1] for o in orders.values()))
+    for row in rows:
         for which in ("min", "max"):
             oid, line_no = row[f"{which}_order"]
             number, owner = orders.get(oid, (f"#{oid}", None))
             row[f"{which}_order"] = number + (f" line {line_no}" if line_no else "")
             row[f"{which}_customer"] = names.get(owner)
-    rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     kind = "money" if money else "decimal"
     ikind = "money" if money else "int"
     cols = ([Col("group", label=by)] if by else []) + [
@@ -588,7 +625,7 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     when = "all time" if not (spec.range.start or spec.range.end) else \
         f"{spec.range.start or '…'} to {spec.range.end or '…'}"
     return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
-                  measure="median" if by else None, label="group" if by else None,
+                  measure="median" if by else None, label="group" if by else None, notes=notes,
                   hide=("sum", "min_customer", "max_customer"))
 
 
