@@ -62,6 +62,24 @@ def test_table_has_separators_and_totals():
     assert "王芳" in text
 
 
+def test_a_narrow_terminal_leaves_columns_out_and_never_cuts_a_number(monkeypatch):
+    cols = [Col("customer"), *(Col(f"m{i}", "money") for i in range(9)), Col("note")]
+    rows = [{"customer": "王芳 (上海茶行)", **{f"m{i}": 123456789 + i for i in range(9)}, "note": "x"}]
+    for width, shown in ((60, 2), (400, 9)):
+        monkeypatch.setenv("COLUMNS", str(width))
+        buf = io.StringIO()
+        render(rows, cols, Options(fmt="table", out=buf), totals={"customer": "total", "m0": 123456789})
+        text = buf.getvalue()
+        assert "王芳" in text and max(len(line) for line in text.splitlines()) <= width
+        numbers = [f"1,234,567.{89 + i}" for i in range(9)]
+        assert [n in text for n in numbers] == [True] * shown + [False] * (9 - shown)
+        assert "1,234,567.8\n" not in text and "…" not in text  # (shown whole or not at all)
+        if shown < 9:
+            assert "not shown, for want of width: m2, m3, m4, m5, m6, m7, m8, note" in " ".join(text.split())
+        else:
+            assert "not shown" not in text and "note" in text
+
+
 def test_totals_only_on_request_in_machine_formats():
     buf = io.StringIO()
     render(ROWS, COLS, Options(fmt="csv", out=buf), totals={"name": "total", "total": 1})

@@ -346,21 +346,42 @@ def _rich_table(
         console.print(f"[dim]{empty}[/dim]" if not title else f"[bold]{title}[/bold]: {empty}")
         return
     from rich import box
+    from rich.cells import cell_len
+    from rich.measure import Measurement
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", header_style="bold")
-    for c in cols:
-        numeric = c.kind in NUMERIC_KINDS
-        table.add_column(c.header, justify="right" if numeric else "left",
-                         overflow="fold", no_wrap=numeric)
-    for row in rows:
-        table.add_row(*[human(row.get(c.key), c.kind) for c in cols])
-    if totals is not None:
+    cells = [[human(row.get(c.key), c.kind) for c in cols] for row in rows]
+    total = [human(totals.get(c.key), c.kind) for c in cols] if totals is not None else None
+    widths = [max([cell_len(c.header), *(cell_len(r[i]) for r in cells), cell_len(total[i]) if total else 0])
+              for i, c in enumerate(cols)]
+
+    def columns(n: int) -> Table:
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", header_style="bold")
+        for c, width in zip(cols[:n], widths):
+            if c.kind in NUMERIC_KINDS:  # a number is shown whole or not at all
+                table.add_column(c.header, justify="right", no_wrap=True, min_width=width)
+            else:  # text folds onto more lines (CJK by cell width), down to a dozen cells
+                table.add_column(c.header, justify="left", overflow="fold", min_width=min(width, 12))
+        return table
+
+    # a terminal narrower than the table: columns are left out from the right, and a note says which,
+    # rather than numbers cut short (the columns' minimum widths decide: measured without the rows)
+    n = len(cols)
+    unbounded = console.options.update(max_width=1_000_000)  # (a measure within the width says it fits)
+    while n > 1 and Measurement.get(console, unbounded, columns(n)).minimum > console.width:
+        n -= 1
+    table = columns(n)
+    for r in cells:
+        table.add_row(*r[:n])
+    if total is not None:
         table.add_section()
-        table.add_row(*[human(totals.get(c.key), c.kind) for c in cols], style="bold")
+        table.add_row(*total[:n], style="bold")
     console.print(table)
     for line in summary or ():
         console.print(f"[dim]{line}[/dim]")
+    if n < len(cols):
+        console.print(f"[dim]not shown, for want of width: {', '.join(c.header for c in cols[n:])}"
+                      " (a wider terminal, or --format csv, shows them)[/dim]")
 
 
 # --------------------------------------------------------------------------- messages
