@@ -220,3 +220,44 @@ def test_pipe_into_head_ends_quietly(tmp_path):
     r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60)
     assert r.stdout.startswith("id,"), r.stdout
     assert r.stderr == "" and r.returncode == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["order", "quote", "SO-000001", "--output", "", "--html", "--force"],
+    ["order", "quote", "SO-000001", "--output", ".", "--force"],
+    ["customer", "export", "1", "--output", ".", "--force"],
+    ["db", "backup", "", "--force"],
+    ["db", "backup", ".", "--force"],
+])
+def test_a_file_to_write_that_names_a_directory_or_nothing_is_a_usage_error(run, db_path, tmp_path, monkeypatch,
+                                                                               args):
+    # (found by the fuzz test: an empty --output is the current directory, and the temporary file
+    # beside it had no name to be made from)
+    from salescrm import customers, orders, products, stock
+
+    conn = db.connect(db_path)
+    with db.write_tx(conn):
+        customers.add(conn, "王芳", email="wang@example.cn")
+        products.add(conn, sku="TEA", name="Tea", price=1000, tax_rate="0")
+        stock.receive(conn, "TEA", 5)
+        orders.create(conn, customer="wang@example.cn", lines=["TEA:1"])
+    conn.close()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    got = run(*args)
+    assert got.exit_code == 2, got.stderr
+    assert "internal error" not in got.stderr
+    assert "give a file name" in got.stderr or "is a directory" in got.stderr
+    assert list(work.iterdir()) == []
+
+
+def test_file_to_write_refuses_a_directory_or_no_name(tmp_path):
+    from salescrm.errors import UsageError
+    from salescrm.validate import file_to_write
+
+    for bad in ("", ".", str(tmp_path), tmp_path / ".."):
+        with pytest.raises(UsageError, match="give a file name to --rejects"):
+            file_to_write(bad, option="--rejects")
+    assert file_to_write(tmp_path / "out.csv") == tmp_path / "out.csv"
+    assert file_to_write("new/out.csv").name == "out.csv"

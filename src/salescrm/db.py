@@ -476,7 +476,9 @@ def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> int:
     others write) to ``dest``, created 0600; returns its size in bytes."""
     from salescrm.errors import Conflict
 
-    dest = Path(dest)
+    from salescrm.validate import file_to_write
+
+    dest = file_to_write(dest, option="the backup file")
     if dest.exists() and not force:
         raise Conflict(f"{dest} exists", "use --force to overwrite it")
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")

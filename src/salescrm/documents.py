@@ -282,7 +282,9 @@ def html_document(doc: Document) -> str:
 def write(text: str, dest: str | Path, *, force: bool = False) -> None:
     """Write atomically (a temporary file, then rename), 0600; an existing
     file is refused unless ``force``."""
-    dest = Path(dest)
+    from salescrm.validate import file_to_write
+
+    dest = file_to_write(dest)
     if dest.exists() and not force:
         raise Conflict(f"{dest} exists", "use --force to overwrite it")
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")

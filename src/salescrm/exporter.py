@@ -279,10 +279,11 @@ def write(conn: sqlite3.Connection, q: Query, stream: IO[str], fmt: str, *, raw:
 
 
 def _atomic_open(path: Path, *, force: bool) -> tuple[Path, IO[str]]:
+    from salescrm.validate import file_to_write
+
+    path = file_to_write(path)
     if path.exists() and not force:
         raise Conflict(f"{path} exists", "use --force to overwrite it")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2193,6 +2193,10 @@ def run(conn: sqlite3.Connection, db_path: Path | None, opts: Options) -> Summar
     started = time.monotonic()
     started_at = db.now_iso()
     ad = adapter(opts.entity)
+    if opts.rejects is not None:
+        from salescrm.validate import file_to_write
+
+        file_to_write(opts.rejects, option="--rejects")
     mapping = opts.mapping
     if mapping.entity and mapping.entity != opts.entity:
         raise UsageError(f"the mapping file is for {mapping.entity}, not {opts.entity}")

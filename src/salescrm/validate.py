@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
-from salescrm.errors import ValidationError
+from salescrm.errors import UsageError, ValidationError
 
 # Pragmatic e-mail syntax: one @, a dotted domain, no spaces or control chars.
 _EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f.]+(\.[^@\s\x00-\x1f.]+)+$")
@@ -114,3 +115,14 @@ def positive_int(value: int, *, field: str) -> int:
     if value <= 0:
         raise ValidationError(f"{field} must be a positive whole number")
     return value
+
+
+def file_to_write(path: str | Path, *, option: str = "--output") -> Path:
+    """A file that a command will write (atomically, through a temporary
+    file beside it): refused, as a usage error, when it names a directory or
+    no file at all (an empty name is the current directory)."""
+    p = Path(path)
+    if not str(path) or not p.name or p.is_dir():
+        raise UsageError(f"{option} names {'a directory' if str(path) else 'nothing'}: {str(path)!r}",
+                         f"give a file name to {option}")
+    return p

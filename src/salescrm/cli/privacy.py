@@ -87,10 +87,10 @@ def _write_private(path: Path, text: str, *, force: bool) -> None:
     """Atomically, 0600 whatever the umask, never over a file without --force."""
     import os
 
-    from salescrm.errors import Conflict, IOFailure, UsageError
+    from salescrm.errors import Conflict, IOFailure
+    from salescrm.validate import file_to_write
 
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory", "give a file name to --output")
+    path = file_to_write(path)
     if path.exists() and not force:
         raise Conflict(f"{path} exists", "use --force to overwrite it")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
