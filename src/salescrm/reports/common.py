@@ -257,6 +257,12 @@ class Filters:
         return bool(self.category)
 
     @property
+    def by_order(self) -> bool:
+        """A filter on what belongs to the whole order: its channel,
+        salesperson or customer, or the customer's region."""
+        return bool(self.channel or self.salesperson or self.customer or self.region)
+
+    @property
     def by_customer_row(self) -> bool:
         return bool(self.region)
 
@@ -645,7 +651,7 @@ def summary_source(spec: Spec, dims: Sequence[str]) -> str | None:
         return None
     f = spec.filters
     others = {d for d in dims if d not in PERIODS}
-    order_filters = bool(f.channel or f.salesperson or f.customer or f.region)
+    order_filters = f.by_order
     if others & set(LINE_DIMS) or f.category:
         if order_filters or others - set(LINE_DIMS):
             return "order_products"
@@ -776,7 +782,7 @@ def _shipped_by_product(conn: sqlite3.Connection, spec: Spec) -> list[tuple] | N
     from salescrm import salesfacts
 
     f, rng = spec.filters, spec.range
-    if f.channel or f.salesperson or f.customer or f.region or not f.currency:
+    if f.by_order or not f.currency:
         return None
     if rng.start and ((rng.end or date.today()) - rng.start).days < _PRODUCT_INDEX_FROM_DAYS:
         return None
@@ -1003,7 +1009,7 @@ def _shipped_by_bucket(conn: sqlite3.Connection, spec: Spec, unit: str | None) -
            " WHERE f.shipped_at >= ?1 AND f.shipped_at < ?2"
            + "".join(" AND " + w for w in where))
     f = spec.filters
-    hourly = not (f.channel or f.salesperson or f.customer or f.region or f.category) and bool(f.currency)
+    hourly = not (f.by_order or f.category) and bool(f.currency)
     out: dict[tuple, Measures] = {}
     for b, lo, hi in period_windows(conn, spec.range, unit, "shipped"):
         start, end = utc_bound(lo), utc_bound(hi, days=1)

@@ -89,7 +89,7 @@ def _customer_sql(conn: sqlite3.Connection, spec: Spec, *, upto: date | None = N
     end = min(d for d in (rng.end, upto) if d) if (rng.end or upto) else None
     f = spec.filters
     if not f.category and salesfacts.ready(conn):
-        if not (rng.start or f.channel or f.salesperson or f.customer or f.region):
+        if not (rng.start or f.by_order):
             last = conn.execute("SELECT max(day) FROM sales_orders").fetchone()[0]
             if end is None or last is None or end.isoformat() >= last:  # all of history: the customers' totals
                 sql = ("SELECT customer_id, sum(orders) AS orders, sum(revenue) AS revenue, min(first_day) AS"
@@ -241,7 +241,7 @@ def _new_vs_returning_by_period(conn: sqlite3.Connection, spec: Spec, unit: str)
            f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE s.day >= ?2 AND s.day <= ?3"
            + "".join(" AND " + w for w in where) + " GROUP BY s.customer_id)")
     f = spec.filters
-    if f.currency and not (f.channel or f.salesperson or f.customer or f.region):
+    if f.currency and not f.by_order:
         return _new_vs_returning_from_totals(conn, f.currency, windows, unit)
     got: dict[date, tuple] = {}
     for start, lo, hi in windows:

@@ -126,8 +126,7 @@ def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[An
         return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no"
                 f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE " + " AND ".join(where), params)
     f = spec.filters
-    by_order = by in ("customer", "channel", "salesperson", "region") or bool(
-        f.channel or f.salesperson or f.customer or f.region)
+    by_order = by in ("customer", "channel", "salesperson", "region") or f.by_order
     where, params, group = _where_and_group(spec, by, o="s" if by_order else "l", day="l.day",
                                             region_of_customer=True)
     # (CROSS JOIN: the lines' range of days drives; each line's order is then a key lookup)
@@ -177,8 +176,8 @@ def _value_rows(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None
     from salescrm import salesfacts
 
     f, rng = spec.filters, spec.range
-    if (field != "margin" and by is None and f.currency and not (f.category or f.channel or f.salesperson
-            or f.customer or f.region or rng.start or rng.end) and salesfacts.ready(conn)):
+    if (field != "margin" and by is None and f.currency and not (f.category or f.by_order or rng.start or rng.end)
+            and salesfacts.ready(conn)):
         # all history: every value in value order off its index, grouped as it streams (no sort)
         yield from ((b"\x00", *r) for r in _indexed_values(conn, field, f.currency))
         return
@@ -248,19 +247,21 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     ``counts``, or every value (``counts`` None); the keys are the (order,
     line) holding the minimum (the lowest such) and the maximum (the highest).
 
-    From the summaries: by period (and an order field over a whole range,
-    one period) each period's values are read as a list (``_listed``), or a
-    long period's grouped by value in SQL; an order field by customer walks
-    the orders in customer order (``_by_customer``).  Otherwise SQL groups
-    by distinct value (prices repeat) in group and value order, off the
-    value index over all history (``_indexed_values``)."""
+    From the summaries: units per line by period in one currency off their
+    index (``_quantity_by_period``); by period (and an order field over a
+    whole range, one period) each period's values are read as a list
+    (``_listed``), or a long period's grouped by value in SQL; by customer,
+    one text row per customer (``_by_customer``); a line field by product or
+    category off its index per product (``_by_product``).  Otherwise SQL
+    groups by distinct value (prices repeat) in group and value order, off
+    the value index over all history (``_indexed_values``)."""
     from salescrm import salesfacts
 
     f, rng = spec.filters, spec.range
     # an order field over all of a range is one period (unless its values stream off their index)
     one = by is None and (field == "margin" or (field == "order_value" and bool(
-        rng.start or rng.end or f.channel or f.salesperson or f.customer or f.region or f.category)))
-    line_only = f.currency and not (f.channel or f.salesperson or f.customer or f.region or f.category)
+        rng.start or rng.end or f.by_order or f.category)))
+    line_only = f.currency and not (f.by_order or f.category)
     if by in PERIODS and field == "quantity" and line_only and salesfacts.ready(conn):
         yield from _quantity_by_period(conn, spec, by)
         return
@@ -294,8 +295,8 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
     if by == "customer" and salesfacts.ready(conn):
         yield from _by_customer(conn, spec, field, key)
         return
-    if (by in ("product", "category") and field in _LINE_FIELDS and f.currency and not (
-            f.channel or f.salesperson or f.customer or f.region) and salesfacts.ready(conn)):
+    if (by in ("product", "category") and field in _LINE_FIELDS and f.currency and not f.by_order
+            and salesfacts.ready(conn)):
         yield from _by_product(conn, spec, field, by)
         return
     current: Any = _NOTHING
