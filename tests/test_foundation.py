@@ -259,5 +259,7 @@ def test_file_to_write_refuses_a_directory_or_no_name(tmp_path):
     for bad in ("", ".", str(tmp_path), tmp_path / ".."):
         with pytest.raises(UsageError, match="give a file name to --rejects"):
             file_to_write(bad, option="--rejects")
-    assert file_to_write(tmp_path / "out.csv") == tmp_path / "out.csv"
-    assert file_to_write("new/out.csv").name == "out.csv"
+    assert file_to_write(tmp_path / "out.csv")[0] == tmp_path / "out.csv"
+    assert file_to_write("new/out.csv")[0].name == "out.csv"
+    path, tmp = file_to_write(tmp_path / "out.csv")
+    assert tmp.parent == path.parent and tmp.name.startswith(".out.csv.tmp-")

@@ -478,10 +478,9 @@ def backup(conn: sqlite3.Connection, dest: Path, *, force: bool = False) -> int:
 
     from salescrm.validate import file_to_write
 
-    dest = file_to_write(dest, option="the backup file")
+    dest, tmp = file_to_write(dest, option="the backup file")
     if dest.exists() and not force:
         raise Conflict(f"{dest} exists", "use --force to overwrite it")
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)

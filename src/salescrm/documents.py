@@ -284,10 +284,9 @@ def write(text: str, dest: str | Path, *, force: bool = False) -> None:
     file is refused unless ``force``."""
     from salescrm.validate import file_to_write
 
-    dest = file_to_write(dest)
+    dest, tmp = file_to_write(dest)
     if dest.exists() and not force:
         raise Conflict(f"{dest} exists", "use --force to overwrite it")
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

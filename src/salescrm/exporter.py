@@ -281,10 +281,9 @@ def write(conn: sqlite3.Connection, q: Query, stream: IO[str], fmt: str, *, raw:
 def _atomic_open(path: Path, *, force: bool) -> tuple[Path, IO[str]]:
     from salescrm.validate import file_to_write
 
-    path = file_to_write(path)
+    path, tmp = file_to_write(path)
     if path.exists() and not force:
         raise Conflict(f"{path} exists", "use --force to overwrite it")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)

@@ -2152,10 +2152,9 @@ def _error_lines(conn: sqlite3.Connection, plan: _Plan, limit: int, unit: str = 
     return out
 
 
-def _write_rejects(conn: sqlite3.Connection, plan: _Plan, reader: Reader, path: Path) -> int:
-    """Rejected rows with their line and reason, to a 0600 file (written to
-    a temporary name first; renamed when the run ends)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def _write_rejects(conn: sqlite3.Connection, plan: _Plan, reader: Reader, path: Path, tmp: Path) -> int:
+    """Rejected rows with their line and reason, to a 0600 file: written to
+    its temporary name ``tmp`` (renamed to ``path`` when the run ends)."""
     rows = conn.execute("""SELECT r.line, r.raw, (SELECT group_concat(
                                CASE WHEN e.field IS NULL THEN e.rule ELSE e.field || ': ' || e.rule END, '; ')
                            FROM stage.errors e WHERE e.line = r.line) AS reason
@@ -2193,7 +2192,7 @@ def run(conn: sqlite3.Connection, db_path: Path | None, opts: Options) -> Summar
     started = time.monotonic()
     started_at = db.now_iso()
     ad = adapter(opts.entity)
-    if opts.rejects is not None:
+    if opts.rejects is not None:  # (a rejects file that cannot be written is refused before any work)
         from salescrm.validate import file_to_write
 
         file_to_write(opts.rejects, option="--rejects")
@@ -2292,8 +2291,11 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
                 summary.inserted = summary.updated = summary.unchanged = 0
                 raise _Invalid()
             if opts.rejects is not None:
-                _write_rejects(conn, plan, reader, opts.rejects)
-                rejects_tmp = opts.rejects.with_name(f".{opts.rejects.name}.tmp-{os.getpid()}")
+                from salescrm.validate import file_to_write
+
+                _, at = file_to_write(opts.rejects, option="--rejects")
+                _write_rejects(conn, plan, reader, opts.rejects, at)
+                rejects_tmp = at
                 summary.rejects_file = str(opts.rejects)
             summary.status = "partial" if summary.rejected else "committed"
             summary.events = ctx.events

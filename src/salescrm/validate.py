@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
@@ -117,12 +118,13 @@ def positive_int(value: int, *, field: str) -> int:
     return value
 
 
-def file_to_write(path: str | Path, *, option: str = "--output") -> Path:
-    """A file that a command will write (atomically, through a temporary
-    file beside it): refused, as a usage error, when it names a directory or
-    no file at all (an empty name is the current directory)."""
+def file_to_write(path: str | Path, *, option: str = "--output") -> tuple[Path, Path]:
+    """A file that a command will write atomically, and the temporary file
+    beside it that is written first and then renamed over it (hidden, one per
+    process).  Refused, as a usage error, when it names a directory or no
+    file at all (an empty name is the current directory)."""
     p = Path(path)
     if not str(path) or not p.name or p.is_dir():
         raise UsageError(f"{option} names {'a directory' if str(path) else 'nothing'}: {str(path)!r}",
                          f"give a file name to {option}")
-    return p
+    return p, p.with_name(f".{p.name}.tmp-{os.getpid()}")

@@ -90,10 +90,9 @@ def _write_private(path: Path, text: str, *, force: bool) -> None:
     from salescrm.errors import Conflict, IOFailure
     from salescrm.validate import file_to_write
 
-    path = file_to_write(path)
+    path, tmp = file_to_write(path)
     if path.exists() and not force:
         raise Conflict(f"{path} exists", "use --force to overwrite it")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
         with open(fd, "w", encoding="utf-8") as f:
