@@ -40,8 +40,7 @@ _CHUNK = 500
 #: Marked orders from which ``refresh`` recomputes everything instead (when
 #: they are also a quarter or more of all orders).
 _REBUILD_AT = 20_000
-#: The totals tables: name -> key columns (each followed by orders, units,
-#: revenue, discounts, cost).
+#: The booked totals' value columns.
 _VALUES = ("orders", "units", "revenue", "discounts", "cost")
 #: The totals tables: name -> (key columns, value columns).  The first value
 #: counts the rows added up (the row goes when it reaches zero), the third is
@@ -273,15 +272,12 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
                       f" FROM ({_shipped_rows_sql(q, [f'o.id IN ({ph})'])})")
         # -> the hourly shipped totals (shipment lines, first lines, revenue, units, cost), also per category
         # and each product's and customer's over all history (an order counts once per product)
-        moved = set()
-        for k in old.keys() | new.keys():
-            if old.get(k) != new.get(k):
-                moved.update(r[3] for r in (old.get(k), new.get(k)) if r)
+        differ = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
+        moved = {r[3] for k in differ for r in (old.get(k), new.get(k)) if r}
         for rows, sign in ((old, -1), (new, +1)):
-            for k, r in rows.items():
-                if old.get(k) != new.get(k):
-                    _add(hours, (r[0][:13], r[4]), sign, (r[12], r[10], r[9], r[11]))
-                    _add(category_hours, (r[0][:13], r[4], r[14]), sign, (r[15], r[10], r[9], r[11]))
+            for r in (rows[k] for k in differ if k in rows):
+                _add(hours, (r[0][:13], r[4]), sign, (r[12], r[10], r[9], r[11]))
+                _add(category_hours, (r[0][:13], r[4], r[14]), sign, (r[15], r[10], r[9], r[11]))
             moving = [r for r in rows.values() if r[3] in moved]
             _add_per_order(shipped_products, moving, sign, lambda r: (r[3], r[8], r[4]), _shipped_values)
             _add_per_order(shipped_customers, moving, sign, lambda r: (r[3], r[5], r[4]), _shipped_values)
