@@ -127,6 +127,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     with write_tx(conn, audit=False):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version and version < target and upgrade_notice is not None:
+            # (the orders table is m0002's: a database older than that has none to count)
             orders = conn.execute("SELECT count(*) FROM orders").fetchone()[0] if version >= 2 else 0
             upgrade_notice(f"upgrading the database from schema {version} to {target}"
                            + (f" ({orders:,} orders: it can take a few minutes; meanwhile other commands exit 75, busy)"
