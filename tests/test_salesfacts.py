@@ -269,12 +269,46 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
     assert migrations.MIGRATIONS[6] == "m0007_report_summaries"
     monkeypatch.setattr(salesfacts, "_REBUILD_AT", rebuild_at)
     conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
     _assert_current(conn)
     for table in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers",
                   "sales_shipped_category_hours"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
     assert conn.execute("SELECT count(*) FROM sales_shipped_category_hours WHERE category = 'tea'").fetchone()[0]
+
+
+def test_a_database_at_m0007_gets_each_lines_customer_channel_and_salesperson_on_upgrade(tmp_path):
+    """From m0007 to m0008: ``sales_lines`` is made again with its order's
+    customer, channel and salesperson, and the index by customer."""
+    from salescrm import migrations
+
+    path = tmp_path / "v7.db"
+    conn = _shop(path)
+    _random_history(conn, random.Random(6), n=15, check_every=False)
+    n = conn.execute("SELECT count(*) FROM sales_lines").fetchone()[0]
+    assert n > 0
+    # sales_lines as m0007 left it: its columns, its table and indexes as m0007 made them
+    conn.execute("CREATE TABLE old_lines AS SELECT order_id, line_no, day, currency, product_id, value, qty"
+                 " FROM sales_lines")
+    conn.execute("DROP TABLE sales_lines")
+    m7 = m0007_report_summaries.SQL
+    for statement in db.split_sql(m7[m7.index("CREATE TABLE sales_lines"):m7.index("-- the shipped basis by product")]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO sales_lines SELECT * FROM old_lines")
+    conn.execute("DROP TABLE old_lines")
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    assert migrations.MIGRATIONS[7] == "m0008_lines_by_customer"
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 8
+    _assert_current(conn)
+    assert conn.execute("SELECT count(*) FROM sales_lines").fetchone()[0] == n
+    assert conn.execute("SELECT count(*) FROM sales_lines l JOIN orders o ON o.id = l.order_id"
+                        " WHERE l.customer_id = o.customer_id AND l.channel = o.channel"
+                        " AND l.salesperson IS o.salesperson").fetchone()[0] == n
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE tbl_name = 'sales_lines'")}
+    assert {"sales_lines_order", "sales_lines_value", "sales_lines_qty", "sales_lines_product",
+            "sales_lines_customer"} <= names
 
 
 def test_rebuild_recomputes_everything(history):

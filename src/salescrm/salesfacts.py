@@ -6,8 +6,9 @@ Triggers (migration m0005) mark every order a write touches in
 COMMIT: it recomputes the marked orders' rows with the reports' own SQL
 (``reports.common``): one row per booked order (``sales_orders``) and the
 customers' all-time totals (``sales_customers``), one per order and product
-(``sales_order_products``), per line (``sales_lines``, m0007), per shipment
-line (``sales_shipped``) and per payment (``sales_collected``); and it moves the
+(``sales_order_products``), per line (``sales_lines``, m0007; with its
+order's customer, channel and salesperson since m0008), per shipment line
+(``sales_shipped``) and per payment (``sales_collected``); and it moves the
 per-product, per-category and per-day totals (``sales_products``,
 ``sales_categories``, ``sales_days``), and the shipped totals per hour,
 product and customer (``sales_shipped_hours``, ``_products``, ``_customers``)
@@ -133,7 +134,7 @@ def _order_product_rows_sql(q: dict[str, Any], where: str) -> str:
 
 def _line_rows_sql(q: dict[str, Any], where: str) -> str:
     return (f"SELECT o.id, l.line_no, o.order_date, o.currency, l.product_id, {q['line_value']},"
-            " l.qty - l.returned_qty"
+            " l.qty - l.returned_qty, o.customer_id, o.channel, o.salesperson"
             f" FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE {where} AND {q['booked']}"
             " AND l.qty > l.returned_qty ORDER BY o.currency, o.order_date, o.id, l.line_no")
 
@@ -260,7 +261,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         # each line's value and kept units (report stats), the shipped and
         # collected bases: their own rows, read without totals
         _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"),
-                      ("day", "currency", "product_id", "value", "qty"),
+                      ("day", "currency", "product_id", "value", "qty", "customer_id", "channel", "salesperson"),
                       _line_rows_sql(q, f"o.id IN ({ph})"))
         old, new = _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
@@ -312,7 +313,7 @@ _COLUMNS = {
     "sales_orders": "order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
     "sales_customers": "customer_id, currency, orders, units, revenue, discounts, cost, first_day, last_day",
     "sales_order_products": "order_id, product_id, day, currency, category, units, revenue, discounts, cost",
-    "sales_lines": "order_id, line_no, day, currency, product_id, value, qty",
+    "sales_lines": "order_id, line_no, day, currency, product_id, value, qty, customer_id, channel, salesperson",
     "sales_days": "day, currency, channel, salesperson, orders, units, revenue, discounts, cost",
     "sales_products": "product_id, day, currency, orders, units, revenue, discounts, cost",
     "sales_categories": "category, day, currency, orders, units, revenue, discounts, cost",

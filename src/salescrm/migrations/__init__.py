@@ -10,4 +10,5 @@ MIGRATIONS = [
     "m0005_sales_facts",
     "m0006_customer_indexes",
     "m0007_report_summaries",
+    "m0008_lines_by_customer",
 ]
