@@ -16,8 +16,10 @@ summary, a line's from the per-line one, when they are current: see
 off an index, grouped by distinct value as they stream (prices repeat).  By
 period, each period's values come back in one row (no sort in SQL) and are
 sorted here; a period too long to hold as a list is grouped by value in SQL
-instead.  A line field by product or category streams each product's
-distinct (units, value) off their index.  Otherwise SQL groups by group and
+instead.  By customer, each customer's values come in one text row off an
+index in customer order (a line's in value order, m0008).  A line field by
+product or category streams each product's distinct (units, value) off
+their index.  Otherwise SQL groups by group and
 distinct value, each with its count and the first and last order and line
 holding it.  Then, in value order and exact integer arithmetic: count, sum
 and sum of squares, the values at the percentile ranks, the standard
@@ -35,6 +37,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from math import isqrt
 from operator import mul
 from typing import Any
@@ -44,6 +47,7 @@ from salescrm.output import Col
 from salescrm.reports.common import (
     BOOKED_SQL,
     PERIODS,
+    Filters,
     Range,
     Report,
     Spec,
@@ -241,11 +245,13 @@ def _quantity_by_period(conn: sqlite3.Connection, spec: Spec, by: str) -> Iterat
 
 
 def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None,
-                   key: str) -> Iterator[tuple]:
+                   key: str, every: bool = True) -> Iterator[tuple]:
     """Each group's values in order, one group at a time: (group, values,
     counts, first key, last key), where ``values`` are distinct with their
     ``counts``, or every value (``counts`` None); the keys are the (order,
-    line) holding the minimum (the lowest such) and the maximum (the highest).
+    line) holding the minimum (the lowest such) and the maximum (the highest),
+    or None for ``stats`` to find for the groups it shows (by customer; when
+    not ``every`` group is shown, or for a line's value).
 
     From the summaries: units per line by period in one currency off their
     index (``_quantity_by_period``); by period (and an order field over a
@@ -292,8 +298,8 @@ def _distributions(conn: sqlite3.Connection, spec: Spec, field: str, by: str | N
                 values, counts = array("q", (r[0] for r in rows)), array("q", (r[1] for r in rows))
                 yield label, values, counts, rows[0][2], rows[-1][3]
         return
-    if by == "customer" and salesfacts.ready(conn):
-        yield from _by_customer(conn, spec, field, key)
+    if by == "customer" and f.currency and salesfacts.ready(conn):
+        yield from _by_customer(conn, spec, field, every)
         return
     if (by in ("product", "category") and field in _LINE_FIELDS and f.currency and not f.by_order
             and salesfacts.ready(conn)):
@@ -357,39 +363,79 @@ def _parse(vs: str, ks: str) -> tuple[list[int], tuple[tuple[int, int], tuple[in
     return values, (ends[0], ends[1])
 
 
-def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, key: str) -> Iterator[tuple]:
+def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, every: bool = True) -> Iterator[tuple]:
     """A field per customer, each customer's values in one text row (no row
-    per value reaches Python, nothing is sorted by value in SQL): an order
-    field walks the per-order summary in customer order (its index); a line
-    field groups the lines, as stored, by their order's customer.  The
-    extremes' keys come packed with their values (value * 2^b + key: the
-    smallest is the minimum's lowest key, the largest the maximum's highest),
-    so no key is listed; a value too large to pack (a float comes back) has
-    the keys listed instead."""
+    per value reaches Python): an order field walks the per-order summary in
+    customer order (its index), a line field the lines' index by customer
+    (``sales_lines_customer``: in value order, with what the filters need).
+
+    The extremes' keys, when ``every`` customer is to be shown: an order
+    field's or the units' come packed with their values in the same pass
+    (value * 2^b + key: the smallest is the minimum's lowest key, the
+    largest the maximum's highest), cheaper than reading each customer's
+    entries again.  Otherwise they are None, for ``_customer_extremes`` to
+    find for the customers shown: a line's value (one seek each, its index
+    being in value order), only the first customers shown (``--limit``),
+    or a value too large to pack (a float comes back)."""
+    frm, where, params, c, v = _customer_values(spec, field)
+    k = _key_sql("l.order_id", "l.line_no") if field in _LINE_FIELDS else _key_sql("s.order_id", "0")
+    packed = every and field != "line_value"
     # (keys below 2^b: the largest order id's key and any line number)
     width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1) << 20).bit_length()
-    if field in _LINE_FIELDS:
-        facts, params = _summary_facts(spec, field, "customer")
-        group, value, k, frm = "g", "v", key, f"({facts})"
-    else:
-        where, params, _ = _order_where(spec, None, every_order=True)
-        group, value, k = "s.customer_id", ("s.revenue" if field == "order_value" else "(s.revenue - s.cost)"), \
-            _key_sql("s.order_id", "0")
-        frm = "sales_orders s INDEXED BY sales_orders_customer WHERE " + " AND ".join(where)
-    rows = conn.execute(f"SELECT {group}, group_concat({value}), min({value} * {width} + {k}),"
-                        f" max({value} * {width} + {k}) FROM {frm} GROUP BY {group}", params).fetchall()
-    if all(type(lo) is int and type(hi) is int for _, _, lo, hi in rows):
-        for cid, vs, lo, hi in rows:
-            values = _ints(vs)
-            values.sort()
+    ends = f", min({v} * {width} + {k}), max({v} * {width} + {k})" if packed else ", NULL, NULL"
+    for cid, vs, lo, hi in conn.execute(f"SELECT {c}, group_concat({v}){ends} FROM {frm} WHERE {where}"
+                                        f" GROUP BY {c}", params):
+        values = _ints(vs)
+        values.sort()  # (a line's values come in order already: then one pass)
+        if type(lo) is int and type(hi) is int:
             yield cid, values, None, lo % width, hi % width
-        return
-    del rows
-    for cid, vs, ks in conn.execute(f"SELECT {group}, group_concat({value}), group_concat({k}) FROM {frm}"
-                                    f" GROUP BY {group}", params):
-        values, ends = _parse(vs, ks)
-        values.sort()
-        yield cid, values, None, ends[0][1], ends[1][1]
+        else:
+            yield cid, values, None, None, None
+
+
+def _customer_values(spec: Spec, field: str) -> tuple[str, str, list[Any], str, str]:
+    """Where ``_by_customer`` reads: FROM, WHERE and its parameters, the
+    customer column and the value."""
+    if field in _LINE_FIELDS:
+        f, rng = spec.filters, spec.range
+        where, params = filter_sql(dataclasses.replace(f, category=[]), o="l", region_of_customer=True)
+        if rng.start:
+            where.append("l.day >= ?")
+            params.append(rng.start.isoformat())
+        if rng.end:
+            where.append("l.day <= ?")
+            params.append(rng.end.isoformat())
+        if f.category:
+            cats, more = filter_sql(Filters(category=f.category), p="p")
+            where.append("l.product_id IN (SELECT p.id FROM products p WHERE " + " AND ".join(cats) + ")")
+            params += more
+        return ("sales_lines l INDEXED BY sales_lines_customer", " AND ".join(where), params, "l.customer_id",
+                "l.value" if field == "line_value" else "l.qty")
+    where, params, _ = _order_where(spec, None, every_order=True)
+    return ("sales_orders s INDEXED BY sales_orders_customer", " AND ".join(where), params, "s.customer_id",
+            "s.revenue" if field == "order_value" else "(s.revenue - s.cost)")
+
+
+def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
+                       wanted: list[tuple[int, int, int]]) -> list[tuple[int, int, str, str]]:
+    """For each (customer, minimum, maximum) of ``_by_customer``, the keys
+    of the lowest (order, line) holding the minimum and the highest holding
+    the maximum, under the same filters, and their orders' numbers: a few
+    index entries per customer, all in one statement (the customers and
+    values passed as JSON)."""
+    frm, where, params, c, v = _customer_values(spec, field)
+    k = _key_sql("l.order_id", "l.line_no") if field in _LINE_FIELDS else _key_sql("s.order_id", "0")
+    ends = [f"(SELECT {pick}({k}) FROM {frm} WHERE {where} AND {c} = j.c AND {v} = j.{end})"
+            for pick, end in (("min", "lo"), ("max", "hi"))]
+    # (MATERIALIZED: each (customer, minimum, maximum) read out of its JSON once, not at each entry compared;
+    # each key found once, then its order's number)
+    return conn.execute(f"WITH j AS MATERIALIZED (SELECT key, json_extract(value, '$[0]') AS c,"
+                        " json_extract(value, '$[1]') AS lo, json_extract(value, '$[2]') AS hi FROM json_each(?)),"
+                        f" x AS MATERIALIZED (SELECT j.key, {ends[0]} AS lo, {ends[1]} AS hi FROM j)"
+                        # (a key's order: see _key_sql)
+                        " SELECT lo, hi, (SELECT number FROM orders WHERE id = lo >> 20),"
+                        " (SELECT number FROM orders WHERE id = hi >> 20) FROM x ORDER BY key",
+                        [json.dumps(wanted), *params, *params]).fetchall()
 
 
 def _by_product(conn: sqlite3.Connection, spec: Spec, field: str, by: str) -> Iterator[tuple]:
@@ -519,6 +565,14 @@ def _half_up(a: int, b: int) -> int:
     return q if a >= 0 else -q
 
 
+@lru_cache(maxsize=1024)
+def _ranks(n: int) -> tuple[tuple[str, int, int], ...]:
+    """Each percentile of n values in order: (name, rank, part): part/100 of
+    the way from the value at rank to the next (the same few n recur, group
+    after group)."""
+    return tuple((name, *divmod(p * (n - 1), 100)) for name, p in PERCENTILES)
+
+
 def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
     """One group's count, sum, mean, percentiles and standard deviation from
     its values in order (distinct with their ``counts``, or every value when
@@ -530,8 +584,7 @@ def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
         if sumsq is None:
             sumsq = sum(map(mul, values, values))
 
-        def at(rank: int) -> int:
-            return values[rank]
+        at = values.__getitem__
     else:
         n, total = sum(counts), sum(map(mul, values, counts))
         sumsq = sum(map(mul, map(mul, values, values), counts))
@@ -548,8 +601,7 @@ def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
         at = found.__getitem__
     scale = 1 if money else 100  # (a quantity's figures in hundredths)
     row: dict[str, Any] = {"count": n, "sum": total, "mean": _half_up(scale * total, n)}
-    for name, p in PERCENTILES:
-        rank, part = divmod(p * (n - 1), 100)  # interpolate part/100 of the way to the next rank
+    for name, rank, part in _ranks(n):
         lo = at(rank)
         exact = 100 * lo + ((at(rank + 1) - lo) * part if part else 0)  # hundredths
         row[name] = _half_up(exact, 100) if money else exact
@@ -588,16 +640,20 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
     currency = spec.filters.currency if money else None
     key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
     rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
-    for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key):
+    groups: dict[int, Any] = {}  # id(row) -> its group's key, for the extremes found late
+    # (every group shown: its extremes are best found as the values are read)
+    for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key, limit is None):
         row = _figures(values, counts, money)
         row["group"] = None if isinstance(g, bytes) else g  # (x'00': no group)
-        # the extremes' (order, line) until their order numbers and customers are looked up below
-        row["min"], row["min_order"] = values[0], _unkey(k_lo)
-        row["max"], row["max_order"] = values[-1], _unkey(k_hi)
+        # the extremes' keys of (order, line) until their order numbers and customers are looked up below
+        # (None: found below, for the groups shown)
+        row["min"], row["min_order"] = values[0], k_lo
+        row["max"], row["max_order"] = values[-1], k_hi
         row["currency"] = currency
         rows.append(row)
     labels = _group_labels(conn, by, [r["group"] for r in rows])
     for row in rows:
+        groups[id(row)] = row["group"]
         row["group"] = labels.get(row["group"], row["group"])
     rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     if order:
@@ -607,7 +663,18 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
         notes.append(f"{len(rows) - limit:,} more groups are not shown (--limit {limit})")
         del rows[limit:]
     # the extremes' order numbers and customers, for the groups shown
-    orders = lookup(conn, "orders", "number, customer_id", {r[k][0] for r in rows for k in ("min_order", "max_order")})
+    late = [row for row in rows if row["min_order"] is None]
+    orders: dict[int, tuple[str, int]] = {}  # order -> (number, customer)
+    if late:
+        found = _customer_extremes(conn, spec, field, [(groups[id(r)], r["min"], r["max"]) for r in late])
+        for row, (k_lo, k_hi, n_lo, n_hi) in zip(late, found):
+            row["min_order"], row["max_order"] = k_lo, k_hi
+            orders[k_lo >> 20] = (n_lo, groups[id(row)])
+            orders[k_hi >> 20] = (n_hi, groups[id(row)])
+    for row in rows:
+        row["min_order"], row["max_order"] = _unkey(row["min_order"]), _unkey(row["max_order"])
+    orders.update(lookup(conn, "orders", "number, customer_id",
+                         {r[k][0] for r in rows for k in ("min_order", "max_order")} - orders.keys()))
     names = labels if by == "customer" else customer_names(conn, (o[1] for o in orders.values()))
     for row in rows:
         for which in ("min", "max"):
