@@ -101,3 +101,36 @@ def test_default_is_csv_when_not_a_tty():
     buf = io.StringIO()
     render(ROWS, COLS, Options(out=buf))
     assert buf.getvalue().startswith("id,name,total,tags\n")
+
+
+def test_the_column_at_a_time_writers_write_each_cell_as_the_cell_writers_do():
+    """csv and json convert a column at a time (a text or whole-number column
+    is left to csv.writer): each cell comes out as ``plain`` and
+    ``json_literal`` write it, odd values included, over several chunks."""
+    from decimal import Decimal
+
+    from salescrm.output import json_literal, plain
+
+    cols = [Col("n", "int"), Col("t"), Col("m", "money"), Col("d", "decimal"), Col("b", "bool"),
+            Col("l", "list"), Col("p", "percent")]
+    odd = [{"n": 3, "t": "王芳", "m": -5, "d": Decimal("1E+2"), "b": True, "l": ["a"], "p": Decimal("12.5")},
+           {"n": None, "t": None, "m": None, "d": None, "b": None, "l": None, "p": None},
+           {"n": True, "t": Decimal("1E+2"), "m": 100, "d": Decimal("-0.5"), "b": False, "l": [], "p": 3},
+           {"n": 2**70, "t": 7, "m": 10**15, "d": 2, "b": 0, "l": ["x", "y"], "p": Decimal("0")}]
+    rows = odd * 3000  # (more than one chunk)
+    buf = io.StringIO()
+    render(rows, cols, Options(fmt="csv", out=buf))
+    got = list(csv.reader(io.StringIO(buf.getvalue())))
+    assert got[0] == [c.key for c in cols] and len(got) == len(rows) + 1
+    assert got[1:5] == [[plain(r.get(c.key), c.kind) for c in cols] for r in odd]
+    assert got[-4:] == got[1:5]
+    assert got[3][1] == "100" and got[3][0] == "True"  # (a Decimal in a text column: never 1E+2)
+    for fmt in ("json", "jsonl"):
+        buf = io.StringIO()
+        render(rows[:8], cols, Options(fmt=fmt, out=buf))
+        text = buf.getvalue()
+        objects = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        want = ["{" + ", ".join(json.dumps(c.key) + ": " + json_literal(r.get(c.key), c.kind) for c in cols) + "}"
+                for r in rows[:8]]
+        assert objects == [json.loads(w) for w in want]
+        assert (text.splitlines() if fmt == "jsonl" else text[2:-3].split(",\n")) == want

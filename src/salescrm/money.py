@@ -78,9 +78,10 @@ def fmt(cents: int | None) -> str:
     """Plain decimal for machines: 123450 -> '1234.50', -5 -> '-0.05'."""
     if cents is None:
         return ""
-    sign = "-" if cents < 0 else ""
-    whole, frac = divmod(abs(int(cents)), 100)
-    return f"{sign}{whole}.{frac:02d}"
+    if type(cents) is not int:
+        cents = int(cents)
+    # (one %-format of the divmod pair: the quickest in CPython; csv writes millions of these)
+    return "%d.%02d" % divmod(cents, 100) if cents >= 0 else "-%d.%02d" % divmod(-cents, 100)
 
 
 def fmt_human(cents: int | None) -> str:

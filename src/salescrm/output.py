@@ -13,9 +13,11 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import islice, repeat
+from operator import add
 from typing import IO, Any
 
 from salescrm import money
@@ -100,6 +102,29 @@ def plain_for(kind: str) -> Callable[[Any], str]:
     return _PLAIN.get(kind, _text)
 
 
+#: What csv.writer writes as ``_text`` would (None as '', a str as is, an int by str()).
+_AS_IS = frozenset({str, int, type(None)})
+
+
+def _chunks(rows: Iterable[Mapping[str, Any]], cols: Sequence[Col], n: int = 4096) -> Iterator[list[list]]:
+    """The rows ``n`` at a time, as one list of values per column."""
+    rows = iter(rows)
+    while chunk := list(islice(rows, n)):
+        if all(type(row) is dict for row in chunk):
+            yield [list(map(dict.get, chunk, repeat(c.key))) for c in cols]
+        else:
+            yield [[row.get(c.key) for row in chunk] for c in cols]
+
+
+def _plain_rows(rows: Iterable[Mapping[str, Any]], cols: Sequence[Col]) -> Iterator[list[tuple]]:
+    """The rows' cells as plain text, a few thousand rows at a time,
+    converted a column at a time (a column of only text and whole numbers is
+    left for csv.writer to write, as ``plain`` would)."""
+    for columns in _chunks(rows, cols):
+        yield list(zip(*(values if c.kind not in _PLAIN and set(map(type, values)) <= _AS_IS
+                         else list(map(plain_for(c.kind), values)) for c, values in zip(cols, columns))))
+
+
 def plain(value: Any, kind: str) -> str:
     """A value as text for csv/tsv/markdown: no separators, no symbols."""
     return plain_for(kind)(value)
@@ -172,6 +197,15 @@ def _json_writer(cols: Sequence[Col]) -> Callable[[Mapping[str, Any]], str]:
     return write
 
 
+def _json_objects(rows: Iterable[Mapping[str, Any]], cols: Sequence[Col]) -> Iterator[list[str]]:
+    """The rows as JSON objects (``_json_writer``'s), a few thousand at a
+    time, each column's members written a column at a time."""
+    for columns in _chunks(rows, cols):
+        members = [list(map(add, repeat(json.dumps(c.key) + ": "), map(_JSON.get(c.kind, _json_other), values)))
+                   for c, values in zip(cols, columns)]
+        yield ["{" + ", ".join(row) + "}" for row in zip(*members)]
+
+
 def json_object(row: Mapping[str, Any], cols: Sequence[Col]) -> str:
     return _json_writer(cols)(row)
 
@@ -207,21 +241,18 @@ def render(
     if fmt in ("csv", "tsv"):
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         writer.writerow([c.key for c in cols])
-        cells = [(c.key, plain_for(c.kind)) for c in cols]
-        writer.writerows([fn(row.get(key)) for key, fn in cells] for row in rows)
+        for chunk in _plain_rows(rows, cols):
+            writer.writerows(chunk)
     elif fmt == "json":
         out.write("[")
-        first = True
-        obj = _json_writer(cols)
-        for row in rows:
-            out.write("\n" if first else ",\n")
-            out.write(obj(row))
-            first = False
-        out.write("\n]\n" if not first else "]\n")
+        sep = "\n"
+        for objects in _json_objects(rows, cols):
+            out.write(sep + ",\n".join(objects))
+            sep = ",\n"
+        out.write("\n]\n" if sep != "\n" else "]\n")
     elif fmt == "jsonl":
-        obj = _json_writer(cols)
-        for row in rows:
-            out.write(obj(row) + "\n")
+        for objects in _json_objects(rows, cols):
+            out.write("\n".join(objects) + "\n")
     elif fmt == "markdown":
         from tabulate import tabulate
 
