@@ -121,8 +121,8 @@ def _order_where(spec: Spec, by: str | None, *, every_order: bool = False) -> tu
 
 def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[Any]]:
     """The values from the summaries: an order's from ``sales_orders`` (its
-    days in order), a line's from ``sales_lines`` (a range of days, joined to
-    its order only when an order's attribute filters or groups)."""
+    days in order), a line's from ``sales_lines`` (a range of days; a line
+    carries its order's customer, channel and salesperson since m0008)."""
     if field not in _LINE_FIELDS:
         where, params, group = _order_where(spec, by)
         join = " JOIN customers c ON c.id = s.customer_id" if by == "region" else ""
@@ -130,20 +130,15 @@ def _summary_facts(spec: Spec, field: str, by: str | None) -> tuple[str, list[An
         return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, s.order_id AS oid, NULL AS line_no"
                 f" FROM sales_orders s INDEXED BY sales_orders_day{join} WHERE " + " AND ".join(where), params)
     f = spec.filters
-    by_order = by in ("customer", "channel", "salesperson", "region") or f.by_order
-    where, params, group = _where_and_group(spec, by, o="s" if by_order else "l", day="l.day",
-                                            region_of_customer=True)
-    # (CROSS JOIN: the lines' range of days drives; each line's order is then a key lookup)
-    join = " CROSS JOIN sales_orders s ON s.order_id = l.order_id" if by_order else ""
-    join += " JOIN customers c ON c.id = s.customer_id" if by == "region" else ""
+    # (a line carries its order's customer, channel and salesperson: no order is joined)
+    where, params, group = _where_and_group(spec, by, o="l", day="l.day", region_of_customer=True)
+    join = " JOIN customers c ON c.id = l.customer_id" if by == "region" else ""
     join += " JOIN products p ON p.id = l.product_id" if by == "category" or f.category else ""
-    # (the key's first column: a range of days per currency)
-    currency = ["l.currency = ?"] if f.currency and by_order else [] if f.currency else ["l.currency >= ''"]
-    params = [f.currency, *params] if f.currency and by_order else params
+    currency = [] if f.currency else ["l.currency >= ''"]  # (the key's first column: a range of days per currency)
     value = "l.value" if field == "line_value" else "l.qty"
     return (f"SELECT coalesce({group}, x'00') AS g, {value} AS v, l.order_id AS oid, l.line_no AS line_no"
             # (walked as stored, by currency and day: an index led by currency, such as the one by product,
-            # looks cheaper to the planner but fetches each line's order in no useful order)
+            # looks cheaper to the planner but reads the lines in no useful order)
             f" FROM sales_lines l INDEXED BY sqlite_autoindex_sales_lines_1{join} WHERE "
             + " AND ".join(currency + where), params)
 
@@ -393,11 +388,17 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, every: bool =
             yield cid, values, None, None, None
 
 
-def _customer_values(spec: Spec, field: str) -> tuple[str, str, list[Any], str, str]:
+def _customer_values(spec: Spec, field: str, probe: bool = False) -> tuple[str, str, list[Any], str, str]:
     """Where ``_by_customer`` reads: FROM, WHERE and its parameters, the
-    customer column and the value."""
+    customer column and the value.  ``probe``: for a few entries of one
+    customer at a time (``_customer_extremes``): the customer and region
+    filters are left out (the customers were found under them) and a
+    category is tested per entry, not listed (a list inside a correlated
+    subquery would be made again for every customer)."""
+    if probe:
+        spec = Spec(spec.basis, spec.range, dataclasses.replace(spec.filters, customer=[], region=[]))
+    f, rng = spec.filters, spec.range
     if field in _LINE_FIELDS:
-        f, rng = spec.filters, spec.range
         where, params = filter_sql(dataclasses.replace(f, category=[]), o="l", region_of_customer=True)
         if rng.start:
             where.append("l.day >= ?")
@@ -407,11 +408,12 @@ def _customer_values(spec: Spec, field: str) -> tuple[str, str, list[Any], str, 
             params.append(rng.end.isoformat())
         if f.category:
             cats, more = filter_sql(Filters(category=f.category), p="p")
-            where.append("l.product_id IN (SELECT p.id FROM products p WHERE " + " AND ".join(cats) + ")")
+            where.append((f"EXISTS (SELECT 1 FROM products p WHERE p.id = l.product_id AND {' AND '.join(cats)})"
+                          if probe else f"l.product_id IN (SELECT p.id FROM products p WHERE {' AND '.join(cats)})"))
             params += more
         return ("sales_lines l INDEXED BY sales_lines_customer", " AND ".join(where), params, "l.customer_id",
                 "l.value" if field == "line_value" else "l.qty")
-    where, params, _ = _order_where(spec, None, every_order=True)
+    where, params, _ = _order_where(spec, None, every_order=not probe)
     return ("sales_orders s INDEXED BY sales_orders_customer", " AND ".join(where), params, "s.customer_id",
             "s.revenue" if field == "order_value" else "(s.revenue - s.cost)")
 
@@ -423,7 +425,7 @@ def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
     the maximum, under the same filters, and their orders' numbers: a few
     index entries per customer, all in one statement (the customers and
     values passed as JSON)."""
-    frm, where, params, c, v = _customer_values(spec, field)
+    frm, where, params, c, v = _customer_values(spec, field, probe=True)
     k = _key_sql("l.order_id", "l.line_no") if field in _LINE_FIELDS else _key_sql("s.order_id", "0")
     ends = [f"(SELECT {pick}({k}) FROM {frm} WHERE {where} AND {c} = j.c AND {v} = j.{end})"
             for pick, end in (("min", "lo"), ("max", "hi"))]
