@@ -402,7 +402,7 @@ def test_shipped_by_period_from_hourly_totals_agrees_with_the_lines(tmp_path, mo
     """The shipped basis per period adds up whole UTC hours and reads the
     rows of any part hour at either end (zones half or three quarters of an
     hour off); an order shipped twice in a period counts once, in two
-    periods once in each."""
+    periods once in each; by customer, channel or region likewise."""
     import time
 
     monkeypatch.setenv("TZ", zone)
@@ -422,8 +422,10 @@ def test_shipped_by_period_from_hourly_totals_agrees_with_the_lines(tmp_path, mo
             _tx(conn, orders.ship, ref, at=later)
         _assert_current(conn)
         compared = 0
-        for dims, rng in itertools.product(([], ["day"], ["week"], ["month"]),
-                                           (common.Range(), common.Range(date(2026, 3, 5), date(2026, 3, 31)))):
+        # (and by an order's dimension over the range: its first shipment in the range, no distinct count)
+        for dims, rng in itertools.product(([], ["day"], ["week"], ["month"], ["customer"], ["channel"], ["region"]),
+                                           (common.Range(), common.Range(date(2026, 3, 5), date(2026, 3, 31)),
+                                            common.Range(date(2026, 3, 5), None))):
             spec = common.Spec("shipped", rng, common.resolve_filters(conn))
             fast = _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch)
             assert fast == _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (dims, rng)

@@ -885,9 +885,27 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
             keys = ["f.region" if k == "c.region" else k for k in keys]
             need_c = False
         where, params = _shipped_filters(f, region_of_line=ready)
-        bounds, bparams, days, dparams = _time_bounds(rng)
-        where += days
-        params += dparams
+        periodless = not any(d in PERIODS for d in dims)
+        if ready and periodless:
+            # the range's first and last local day as exact UTC instants: no local day computed per line
+            bounds, bparams = [], []
+            if rng.start:
+                bounds.append("f.shipped_at >= ?")
+                bparams.append(utc_bound(rng.start))
+            if rng.end:
+                bounds.append("f.shipped_at < ?")
+                bparams.append(utc_bound(rng.end, days=1))
+        else:
+            bounds, bparams, days, dparams = _time_bounds(rng)
+            where += days
+            params += dparams
+        # an order counted once per group without a distinct count, when every line of it falls in the same
+        # group (an order dimension) and any of its lines counts (no category filter): its first shipment in
+        # the range, the first line of a shipment with no earlier shipment of the order in the range
+        once = ready and periodless and not (set(dims) & {"product", "category"} or f.category)
+        first = ("(f.counts_order = 1 AND (f.prev_at IS NULL" + (" OR f.prev_at < ?))" if rng.start else "))")
+                 if once else "f.order_id")
+        fparams = [utc_bound(rng.start)] if once and rng.start else []
         if ready:
             # (walked in its own key order, by the time range or in full: an index walked
             # instead would fetch each line from the table)
@@ -900,8 +918,9 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
         # Per shipment line (the summary, or computed), then the grouping over
         # small records (the middle query is not flattened: LIMIT -1).
         sql = (
-            f"SELECT {outer_keys + ', ' if keys else ''}count(DISTINCT oid), sum(u), sum(v), NULL, sum(c) FROM ("
-            f"SELECT {aliased}f.order_id AS oid, f.units AS u, f.revenue AS v, f.cost AS c FROM {source}"
+            f"SELECT {outer_keys + ', ' if keys else ''}{'sum(oid)' if once else 'count(DISTINCT oid)'}, sum(u),"
+            f" sum(v), NULL, sum(c) FROM ("
+            f"SELECT {aliased}{first} AS oid, f.units AS u, f.revenue AS v, f.cost AS c FROM {source}"
             # (CROSS JOIN: the shipment lines drive, by their time range or in full; a product or
             # customer first would walk the lines through an index, fetching each one)
             + (" CROSS JOIN customers c ON c.id = f.customer_id" if need_c else "")
@@ -910,7 +929,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, keys: list[str], dims: Sequence[s
             + " LIMIT -1)"
             + (f" GROUP BY {outer_keys}" if keys else "")
         )
-        return conn.execute(sql, sparams + bparams + params).fetchall()
+        return conn.execute(sql, fparams + sparams + bparams + params).fetchall()
     # collected: the payments walked by time (or in full), as they are stored (``by_time``: an index led by
     # currency would fetch every payment of the currency through it)
     where, params = filter_sql(f, by_time=True)
