@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import sqlite3
 from decimal import Decimal
@@ -829,3 +830,25 @@ def test_report_plans(run, shop, tmp_path):
     assert (rows["Q1 revenue"]["target"], rows["Q1 revenue"]["achieved"], rows["Q1 revenue"]["attainment_pct"]) == \
         ("200.00", "103.60", "51.8")
     assert (rows["Q1 orders"]["achieved"], rows["Q1 orders"]["attainment_pct"]) == ("3", "75.0")
+
+
+@pytest.mark.parametrize("basis", ["booked", "shipped", "collected"])
+def test_a_limited_report_is_the_full_report_cut_with_the_rest_summed(random_shop, basis):
+    """Sorted by a measure and cut at --limit, only the rows shown are made:
+    they are the full report's first rows, in its order (ties and empty
+    values as it orders them), and the '(other N)' row adds up the rest."""
+    from salescrm.reports.sales import sales as sales_report
+
+    path, _ = random_shop
+    conn = db.connect(path, write=False)
+    spec = common.Spec(basis, common.Range(), common.resolve_filters(conn))
+    for measure, sign in itertools.product(("orders", "revenue", "margin", "margin_pct", "aov", "units"), "+-"):
+        sort = f"{sign}{measure}"
+        full = sales_report(conn, spec, ["customer"], sort=sort).rows
+        cut = sales_report(conn, spec, ["customer"], sort=sort, limit=3)
+        assert cut.rows[:3] == full[:3], sort
+        other = cut.rows[3]
+        assert other["customer"] == f"(other {len(full) - 3})"
+        for k in ("orders", "revenue", "units", "cost", "discounts"):
+            parts = [r[k] for r in full[3:]]
+            assert other[k] == (None if None in parts else sum(parts)), (sort, k)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any
 
 from salescrm.errors import UsageError
@@ -249,6 +250,16 @@ def _table(conn, spec, dims, data, *, compare, sort, limit, measure, prev=None) 
     late = (limit is not None and not compare and len(data) > limit
             and _sort_key(dims, sort, measure) in MEASURES)
     labels = {} if late else _label_fields(conn, dims, list(data))
+    rest: list[Measures] = []
+    if late:
+        # only the rows shown are made: the first --limit by the measure (as sort_rows orders them: empty
+        # values last, ties in their order), the others summed in the '(other N)' row below
+        key_name, desc = _parse_row_sort(dims, sort, measure)
+        values = [(_measure_of(m, key_name), k) for k, m in data.items()]
+        order = sorted((v for v in values if v[0] is not None), key=itemgetter(0), reverse=desc)
+        order += [v for v in values if v[0] is None]
+        rest = [data[k] for _, k in order[limit:]]
+        data = {k: data[k] for _, k in order[:limit]}
     rows: list[dict[str, Any]] = []
     for key, m in data.items():
         row = dict(labels[key]) if not late else {}
@@ -281,15 +292,14 @@ def _table(conn, spec, dims, data, *, compare, sort, limit, measure, prev=None) 
     cols.append(Col("currency"))
     _sort_rows(rows, dims, sort, measure)
     notes: list[str] = []
-    if limit is not None and len(rows) > limit:
-        rest = rows[limit:]
+    if late:
+        shown = _label_fields(conn, dims, [r["_key"] for r in rows])
+        rows = [{**shown[r["_key"]], **r} for r in rows]
+    elif limit is not None and len(rows) > limit:
+        rest = [r["_m"] for r in rows[limit:]]
         rows = rows[:limit]
-        if late:
-            shown = _label_fields(conn, dims, [r["_key"] for r in rows])
-            rows = [{**shown[r["_key"]], **r} for r in rows]
-        other = empty_measures(spec.basis)
-        for r in rest:
-            other.add(r["_m"])
+    if rest:
+        other = _summed(rest, spec.basis)
         orow: dict[str, Any] = {c.key: None for c in cols}
         orow[key_cols(dims[0])[0].key if dims[0] not in ("customer", "product") else
              ("customer" if dims[0] == "customer" else "sku")] = f"(other {len(rest):,})"
@@ -322,6 +332,28 @@ def _table(conn, spec, dims, data, *, compare, sort, limit, measure, prev=None) 
     label = {"customer": "customer", "product": "sku"}.get(dims[0], cols[0].key)
     return Report(title=_title(spec, dims), cols=cols, rows=rows, totals=totals, measure=measure, label=label,
                   notes=notes, chart="sparkline" if dims[0] in PERIODS and len(dims) == 1 else "bars")
+
+
+def _measure_of(m: Measures, name: str) -> Any:
+    """One measure of ``m``, as ``m.row()`` gives it (without making the
+    others)."""
+    if name in ("orders", "units", "revenue", "discounts", "cost"):
+        return getattr(m, name)
+    if name == "margin":
+        return None if m.cost is None else m.revenue - m.cost
+    return m.row()[name]
+
+
+def _summed(ms: list[Measures], basis: str) -> Measures:
+    """The measures added up (as ``Measures.add`` one by one would: a
+    measure that one of them lacks is lacking in the sum)."""
+    out = empty_measures(basis)
+    out.orders = sum(m.orders for m in ms)
+    out.revenue = sum(m.revenue for m in ms)
+    for k in ("units", "discounts", "cost"):
+        parts = [getattr(m, k) for m in ms]
+        setattr(out, k, None if getattr(out, k) is None or None in parts else sum(parts))
+    return out
 
 
 def _pivot(conn, spec, dims, data, measure, sort, limit) -> Report:
