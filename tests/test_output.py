@@ -134,3 +134,23 @@ def test_the_column_at_a_time_writers_write_each_cell_as_the_cell_writers_do():
                 for r in rows[:8]]
         assert objects == [json.loads(w) for w in want]
         assert (text.splitlines() if fmt == "jsonl" else text[2:-3].split(",\n")) == want
+
+
+def test_a_terminal_table_shows_its_first_rows_and_says_how_many_more(monkeypatch):
+    """Fifty thousand rows drawn by Rich took a minute and 340 MB: a table
+    shows the first ``TABLE_ROWS`` and a note; csv still writes them all."""
+    from salescrm import output
+
+    monkeypatch.setattr(output, "TABLE_ROWS", 5)
+    rows = [{"id": i, "name": f"c{i}", "total": i * 100, "tags": []} for i in range(12)]
+    text = _render_rows(rows, "table", totals={"name": "total", "total": 6600})
+    assert "c4" in text and "c5" not in text and "66.00" in text
+    assert "7 more rows not shown in a terminal table" in " ".join(text.split())
+    assert len(list(csv.DictReader(io.StringIO(_render_rows(rows, "csv"))))) == 12
+    assert "more rows" not in _render_rows(rows[:5], "table")
+
+
+def _render_rows(rows, fmt, **kw):
+    buf = io.StringIO()
+    render(rows, COLS, Options(fmt=fmt, out=buf), **kw)
+    return buf.getvalue()
