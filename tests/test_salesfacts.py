@@ -8,7 +8,7 @@ import itertools
 import random
 import re
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -586,3 +586,51 @@ def test_stats_extremes_name_the_lowest_and_highest_order_among_ties(tmp_path, m
         line = " line 1" if field == "line_value" else ""
         assert (row["min_order"], row["max_order"]) == (refs[1] + line, refs[4] + line), field
         assert row["count"] == 6
+
+
+@pytest.mark.parametrize("zone, day", [("America/Havana", date(2026, 3, 8)), ("Africa/Cairo", date(2026, 4, 24)),
+                                       ("America/Santiago", date(2026, 9, 6)), ("America/Havana", date(2026, 11, 1)),
+                                       ("Europe/London", date(2026, 3, 29)), ("Asia/Kolkata", date(2026, 3, 8))])
+def test_a_local_day_begins_at_its_first_second_even_when_the_clocks_skip_midnight(monkeypatch, zone, day):
+    """utc_bound: the first second whose local date is the day (a midnight
+    the clocks skip begins the day when they land, one they pass twice at
+    the first), as SQLite's 'localtime' dates the shipments and payments."""
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        start = datetime.strptime(common.utc_bound(day), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert start.astimezone().date() == day
+        assert (start - timedelta(seconds=1)).astimezone().date() == day - timedelta(days=1)
+        assert common.utc_bound(day - timedelta(days=1), days=1) == common.utc_bound(day)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_shipped_in_havana_around_the_midnight_the_clocks_skip_agrees_with_the_lines(tmp_path, monkeypatch):
+    """Havana skips 2026-03-08 00:00 (05:00Z is 01:00): a shipment at 04:30Z
+    is the 7th's, one at 05:30Z the 8th's, by every path (found in review:
+    the bound had been an hour early, counting the 7th's last hour in the 8th)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/Havana")
+    time.tzset()
+    try:
+        conn = _shop(tmp_path / "shop.db")
+        for at in ("2026-03-08T04:30:00Z", "2026-03-08T05:30:00Z", "2026-03-07T05:00:00Z"):  # (the last: 7th, 00:00)
+            ref = _tx(conn, orders.create, customer="bob@example.com", lines=["TEA:1"], order_date="2026-03-01").number
+            _tx(conn, orders.confirm, ref)
+            _tx(conn, orders.ship, ref, at=at)
+        _assert_current(conn)
+        for dims, rng in itertools.product(([], ["day"], ["channel"], ["customer"], ["product"]),
+                                           (common.Range(date(2026, 3, 8), None), common.Range(None, date(2026, 3, 7)),
+                                            common.Range(date(2026, 3, 7), date(2026, 3, 7)))):
+            spec = common.Spec("shipped", rng, common.resolve_filters(conn))
+            fast = _agg(conn, spec, dims, summaries=True, monkeypatch=monkeypatch)
+            assert fast == _agg(conn, spec, dims, summaries=False, monkeypatch=monkeypatch), (dims, rng)
+            assert sum(m["orders"] for m in fast.values()) == (1 if rng.start == date(2026, 3, 8) else 2), (dims, rng)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -113,9 +113,20 @@ def local_day_sql(col: str) -> str:
 
 
 def utc_bound(d: date, *, days: int = 0) -> str:
-    """The UTC instant (ISO text) at which the local day ``d + days`` begins."""
-    local = datetime(d.year, d.month, d.day) + timedelta(days=days)
-    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The UTC instant (ISO text) at which the local day ``d + days`` begins:
+    the first second whose local date is that day, as SQLite's 'localtime'
+    dates an instant.  A midnight the clocks skip (Havana, Cairo, Santiago
+    in spring) begins the day when they land; one they pass twice, at the
+    first."""
+    day = d + timedelta(days=days)
+    midnight = datetime(day.year, day.month, day.day)
+    first, last = sorted(midnight.replace(fold=f).astimezone(timezone.utc) for f in (0, 1))
+    if first.astimezone().date() < day:  # (skipped: the first second of the day lies between the two readings)
+        while (last - first).total_seconds() > 1:
+            mid = first + (last - first) / 2
+            first, last = (first, mid) if mid.replace(microsecond=0).astimezone().date() >= day else (mid, last)
+        first = last.replace(microsecond=0)
+    return first.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def tune(conn: sqlite3.Connection) -> sqlite3.Connection:
