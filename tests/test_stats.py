@@ -251,3 +251,33 @@ def test_stats_sorted_by_a_figure_and_limited(history):
         stats.stats(history, spec, "order_value", "customer", sort="mode")
     with pytest.raises(UsageError, match="--limit must be 1 or more"):
         stats.stats(history, spec, "order_value", "customer", limit=0)
+
+
+@pytest.mark.parametrize("field, limit", [("line_value", None), ("order_value", 1), ("quantity", 1)])
+def test_stats_by_customer_reads_one_snapshot_while_another_process_writes(tmp_path, monkeypatch, field, limit):
+    """The extremes' orders are found by a second statement: a write that
+    commits between the two (here: the order holding the cheapest line is
+    cancelled) is not half seen (it was a TypeError, found in review)."""
+    path = tmp_path / "race.db"
+    conn = _shop(path)
+    refs = []
+    for i, lines in enumerate((["POT:1"], ["TEA:1"], ["MUG:1"])):
+        with db.write_tx(conn):
+            ref = orders.create(conn, customer="bob@example.com", lines=lines, order_date=f"2026-03-{2 + i:02d}")
+            orders.confirm(conn, ref.number)
+        refs.append(ref.number)
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn))
+    before = stats.stats(conn, spec, field, "customer", sort="-count", limit=limit).rows
+    other = db.connect(path)
+    real = stats._customer_extremes
+
+    def racing(*a):
+        with db.write_tx(other):
+            orders.cancel(other, refs[1])
+        return real(*a)
+
+    monkeypatch.setattr(stats, "_customer_extremes", racing)
+    assert stats.stats(conn, spec, field, "customer", sort="-count", limit=limit).rows == before
+    monkeypatch.setattr(stats, "_customer_extremes", real)
+    assert stats.stats(conn, spec, field, "customer", sort="-count", limit=limit).rows != before  # (now seen)
+    other.close()

@@ -49,11 +49,12 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="The day to measure
 
 @contextmanager
 def _db() -> Iterator[Any]:
-    """The database, read-only, tuned for one report."""
-    from salescrm.reports.common import tune
+    """The database, read-only, tuned for one report, every statement of
+    which reads one snapshot (a write that commits meanwhile is not half seen)."""
+    from salescrm.reports.common import snapshot, tune
 
-    with open_db(write=False) as conn:
-        yield tune(conn)
+    with open_db(write=False) as conn, snapshot(tune(conn)):
+        yield conn
 
 
 def _filters(conn, *, channel=None, category=None, region=None, salesperson=None, customer=None,

@@ -47,7 +47,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -127,6 +128,27 @@ def utc_bound(d: date, *, days: int = 0) -> str:
             first, last = (first, mid) if mid.replace(microsecond=0).astimezone().date() >= day else (mid, last)
         first = last.replace(microsecond=0)
     return first.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction around a report's statements, so that they all
+    see the database as it was when the first one ran (in WAL mode a write
+    that commits meanwhile is not seen); inside a transaction already, that
+    one.  Nothing is written: it ends by a COMMIT of nothing (by ROLLBACK on
+    an error)."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")  # (a statement left half read is let go)
+        raise
+    if conn.in_transaction:
+        conn.execute("COMMIT")
 
 
 def tune(conn: sqlite3.Connection) -> sqlite3.Connection:

@@ -60,6 +60,7 @@ from salescrm.reports.common import (
     order_revenue_sql,
     parse_sort,
     period_windows,
+    snapshot,
     sort_rows,
 )
 
@@ -628,7 +629,14 @@ def stats(conn: sqlite3.Connection, spec: Spec, field: str = "order_value", by: 
           sort: str | None = None, limit: int | None = None) -> Report:
     """The distribution per group, in group order or by ``sort`` (a figure:
     ``-median``, ``count``; numbers descending unless ``+``), the first
-    ``limit`` groups only (a note tells how many more there are)."""
+    ``limit`` groups only (a note tells how many more there are).  Read in
+    one snapshot: the extremes' orders may be looked up after the values."""
+    with snapshot(conn):
+        return _stats(conn, spec, field, by, sort=sort, limit=limit)
+
+
+def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, sort: str | None,
+           limit: int | None) -> Report:
     if field not in FIELDS:
         raise UsageError(f"unknown --field {field!r}", "choose from " + ", ".join(FIELDS))
     if by is not None and by not in GROUPS:
