@@ -11,26 +11,28 @@ fresh process, three times; the median wall time and the peak resident memory
 of the children (``resource.getrusage(RUSAGE_CHILDREN)``) are printed.  The
 goal is under 2 s and under 200 MB per report.
 
-The summary tables (migrations m0005 and m0007, ``salescrm.salesfacts``)
-are built once at the end of the load, as an upgrade would; the marking
-triggers are dropped while loading.
+The summary tables (migrations m0005, m0007 and m0008,
+``salescrm.salesfacts``) are built once at the end of the load, as an
+upgrade would; the marking triggers are dropped while loading.
 
-Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load average 0.8-1.0,
-median of 3 per report, on the database of the run before brought by hand
-to the final m0007 schema: new columns, indexes, a summary rebuild;
-baseline ``python -c "import typer"`` 0.114 s at the start and 0.077 s at
-the end; database 2.74 GB).  Peak memory of any report 86 MB.  The figure
-in brackets is the ratio to the start baseline.
+Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load average 0.9-1.0,
+median of 3 per report, on the database of the runs before upgraded to
+m0008 by the program itself in 41 s; baseline ``python -c "import typer"``
+0.121 s at the start and 0.126 s at the end; database 2.92 GB).  Peak
+memory of any report 86 MB.  The figure in brackets is the ratio to the
+start baseline.
 
-All 42 under 2 s; the slowest: orders funnel over all history 1.74 s
-(15.3x), stats margin by month 1.44 (12.7x), collected by month over all
-history 1.34 on its first (cold) run and 0.66-0.85 s warm, stats line
-value over all 3M lines 1.30, stats of order values 1.24, new vs returning
-over all history 1.22.  Shipped basis over all history by month 0.29 s
-(2.5x) and by product 0.40 (3.5x); RFM 0.89 (1.26 before its ranks moved
-to Python); every booked sales report 0.30-1.05.
+All 42 under 2 s; the slowest: stats margin by month 1.79 s (14.8x; five
+runs straight after: 1.10-1.34 s), stats line value over all 3M lines 1.41
+(11.7x), collected by month over all history 1.28, orders funnel over all
+history 1.25 (10.3x), reorder 1.21, new vs returning over all history 1.21,
+sales by customer over all history 1.20.
 
-The run before (freshly built database, baseline 0.093-0.111 s): all 42
+The run before (previous session, m0007, baseline 0.114 s): all 42 under
+2 s, slowest funnel 1.74 s (15.3x), stats margin by month 1.44 (12.7x),
+stats line value 1.30, RFM 0.89.
+
+Two runs before (freshly built database, baseline 0.093-0.111 s): all 42
 under 2 s, slowest funnel 1.77 s, stats line value 1.66, RFM 1.26.
 
 Before m0007 (same host, earlier run): shipped by month over all history
