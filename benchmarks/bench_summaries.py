@@ -16,10 +16,14 @@ create+confirm+ship in each state and their ratio, and the time of a full
 once).
 
 Last run (2 vCPU VM, Python 3.11, SQLite 3.40.1, load ~1, the copy on the
-same disk; 3 rounds x 200 orders, final schema m0007 with the shipped
-totals per category, the lines by product and payments by customer): with
-summaries 7.0 ms per create+confirm+ship, without 3.6 ms (ratio 1.95).
-Full rebuild 241.2 s.  (The run before, without the per-category shipped
+same disk; 3 rounds x 200 orders, schema m0008: each summary line also
+carries its order's customer, channel and salesperson, with an index by
+customer; a slower host than the run before, whose baseline was 3.6 ms):
+with summaries 8.1 ms per create+confirm+ship, without 3.8 ms (ratio
+2.14).  Full rebuild 316.0 s.  (The run before, m0007 with the shipped
+totals per category, the lines by product and payments by customer:
+with summaries 7.0 ms per create+confirm+ship, without 3.6 ms (ratio 1.95).
+Full rebuild 241.2 s.  The run before that, without the per-category shipped
 summary and those indexes, on a quieter host: 4.3 ms against 2.6 ms, ratio
 1.67, rebuild 117.8 s; an interleaved run of both versions of the code on
 copies of one database put the per-category work at about 0.3 ms a write.

@@ -37,7 +37,7 @@ current_command = "library"
 #: (the CLI prints it on stderr: an upgrade can take minutes); None: silent.
 upgrade_notice: Callable[[str], None] | None = None
 #: From this many orders the notice warns that the upgrade may take minutes
-#: (m0007 builds its summaries in about four minutes per million orders).
+#: (m0007 builds its summaries in four to five minutes per million orders).
 UPGRADE_SLOW_ORDERS = 100_000
 
 # Extra checks run by ``check``: "module:function" names, each taking a
