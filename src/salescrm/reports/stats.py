@@ -389,6 +389,17 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, every: bool =
             yield cid, values, None, None, None
 
 
+def _line_days(rng: Range, where: list[str], params: list[Any]) -> None:
+    """The range's days as terms on the summary lines ``l`` (added to
+    ``where`` and ``params``)."""
+    if rng.start:
+        where.append("l.day >= ?")
+        params.append(rng.start.isoformat())
+    if rng.end:
+        where.append("l.day <= ?")
+        params.append(rng.end.isoformat())
+
+
 def _customer_values(spec: Spec, field: str, probe: bool = False) -> tuple[str, str, list[Any], str, str]:
     """Where ``_by_customer`` reads: FROM, WHERE and its parameters, the
     customer column and the value.  ``probe``: for a few entries of one
@@ -401,12 +412,7 @@ def _customer_values(spec: Spec, field: str, probe: bool = False) -> tuple[str, 
     f, rng = spec.filters, spec.range
     if field in _LINE_FIELDS:
         where, params = filter_sql(dataclasses.replace(f, category=[]), o="l", region_of_customer=True)
-        if rng.start:
-            where.append("l.day >= ?")
-            params.append(rng.start.isoformat())
-        if rng.end:
-            where.append("l.day <= ?")
-            params.append(rng.end.isoformat())
+        _line_days(rng, where, params)
         if f.category:
             cats, more = filter_sql(Filters(category=f.category), p="p")
             where.append((f"EXISTS (SELECT 1 FROM products p WHERE p.id = l.product_id AND {' AND '.join(cats)})"
@@ -450,12 +456,7 @@ def _by_product(conn: sqlite3.Connection, spec: Spec, field: str, by: str) -> It
     Only a line's own attributes may filter (currency, days, category)."""
     f, rng = spec.filters, spec.range
     where, params = ["l.currency = ?"], [f.currency]
-    if rng.start:
-        where.append("l.day >= ?")
-        params.append(rng.start.isoformat())
-    if rng.end:
-        where.append("l.day <= ?")
-        params.append(rng.end.isoformat())
+    _line_days(rng, where, params)
     cats, more = filter_sql(dataclasses.replace(f, currency=None), p="p")
     cats = ["l.product_id IN (SELECT p.id FROM products p WHERE " + " AND ".join(cats) + ")"] if cats else []
     line_value = field == "line_value"
