@@ -380,7 +380,7 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, every: bool =
     width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1) << 20).bit_length()
     ends = f", min({v} * {width} + {k}), max({v} * {width} + {k})" if packed else ", NULL, NULL"
     # (all rows fetched first, a few MB of text: stepping SQLite between the customers' parsing and figures
-    # took about 0.9 s more of 3 on the benchmark's order values, measured)
+    # took 0.3-0.9 s more of about 3 on the benchmark's order values, measured)
     for cid, vs, lo, hi in conn.execute(f"SELECT {c}, group_concat({v}){ends} FROM {frm} WHERE {where}"
                                         f" GROUP BY {c}", params).fetchall():
         values = _ints(vs)
