@@ -70,14 +70,22 @@ PERCENTILES = (("p25", 25), ("median", 50), ("p75", 75), ("p90", 90))
 _LINE_FIELDS = ("line_value", "quantity")
 
 
+#: An (order, line) key: the order shifted past this many bits of line number.
+_LINE_BITS = 20
+
+
 def _key_sql(order: str, line: str) -> str:
     """An (order, line) as one sortable integer, for the extremes: decoded
-    by ``_unkey``."""
-    return f"({order} * 1048576 + {line})"
+    by ``_unkey`` (or ``_key_order_sql`` in SQL)."""
+    return f"({order} * {1 << _LINE_BITS} + {line})"
+
+
+def _key_order_sql(key: str) -> str:
+    return f"({key} >> {_LINE_BITS})"
 
 
 def _unkey(k: int) -> tuple[int, int]:
-    return k >> 20, k & 1048575
+    return k >> _LINE_BITS, k & ((1 << _LINE_BITS) - 1)
 
 
 def _where_and_group(spec: Spec, by: str | None, *, o: str, day: str,
@@ -377,7 +385,8 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, every: bool =
     k = _key_sql("l.order_id", "l.line_no") if field in _LINE_FIELDS else _key_sql("s.order_id", "0")
     packed = every and field != "line_value"
     # (keys below 2^b: the largest order id's key and any line number)
-    width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1) << 20).bit_length()
+    width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1)
+                  << _LINE_BITS).bit_length()
     ends = f", min({v} * {width} + {k}), max({v} * {width} + {k})" if packed else ", NULL, NULL"
     # (all rows fetched first, a few MB of text: stepping SQLite between the customers' parsing and figures
     # took 0.3-0.9 s more of about 3 on the benchmark's order values, measured)
@@ -443,9 +452,8 @@ def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
     return conn.execute(f"WITH j AS MATERIALIZED (SELECT key, json_extract(value, '$[0]') AS c,"
                         " json_extract(value, '$[1]') AS lo, json_extract(value, '$[2]') AS hi FROM json_each(?)),"
                         f" x AS MATERIALIZED (SELECT j.key, {ends[0]} AS lo, {ends[1]} AS hi FROM j)"
-                        # (a key's order: see _key_sql)
-                        " SELECT lo, hi, (SELECT number FROM orders WHERE id = lo >> 20),"
-                        " (SELECT number FROM orders WHERE id = hi >> 20) FROM x ORDER BY key",
+                        f" SELECT lo, hi, (SELECT number FROM orders WHERE id = {_key_order_sql('lo')}),"
+                        f" (SELECT number FROM orders WHERE id = {_key_order_sql('hi')}) FROM x ORDER BY key",
                         [json.dumps(wanted), *params, *params]).fetchall()
 
 
@@ -682,8 +690,8 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
         found = _customer_extremes(conn, spec, field, [(groups[id(r)], r["min"], r["max"]) for r in late])
         for row, (k_lo, k_hi, n_lo, n_hi) in zip(late, found):
             row["min_order"], row["max_order"] = k_lo, k_hi
-            orders[k_lo >> 20] = (n_lo, groups[id(row)])
-            orders[k_hi >> 20] = (n_hi, groups[id(row)])
+            orders[_unkey(k_lo)[0]] = (n_lo, groups[id(row)])
+            orders[_unkey(k_hi)[0]] = (n_hi, groups[id(row)])
     for row in rows:
         row["min_order"], row["max_order"] = _unkey(row["min_order"]), _unkey(row["max_order"])
     orders.update(lookup(conn, "orders", "number, customer_id",
