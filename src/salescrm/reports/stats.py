@@ -381,13 +381,13 @@ def _by_customer(conn: sqlite3.Connection, spec: Spec, field: str, every: bool =
     find for the customers shown: a line's value (one seek each, its index
     being in value order), only the first customers shown (``--limit``),
     or a value too large to pack (a float comes back)."""
-    frm, where, params, c, v = _customer_values(spec, field)
-    k = _key_sql("l.order_id", "l.line_no") if field in _LINE_FIELDS else _key_sql("s.order_id", "0")
-    packed = every and field != "line_value"
-    # (keys below 2^b: the largest order id's key and any line number)
-    width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1)
-                  << _LINE_BITS).bit_length()
-    ends = f", min({v} * {width} + {k}), max({v} * {width} + {k})" if packed else ", NULL, NULL"
+    frm, where, params, c, v, k = _customer_values(spec, field)
+    width, ends = 0, ", NULL, NULL"
+    if every and field != "line_value":
+        # (keys below 2^b: the largest order id's key and any line number)
+        width = 1 << ((conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0] + 1)
+                      << _LINE_BITS).bit_length()
+        ends = f", min({v} * {width} + {k}), max({v} * {width} + {k})"
     # (all rows fetched first, a few MB of text: stepping SQLite between the customers' parsing and figures
     # took 0.3-0.9 s more of about 3 on the benchmark's order values, measured)
     for cid, vs, lo, hi in conn.execute(f"SELECT {c}, group_concat({v}){ends} FROM {frm} WHERE {where}"
@@ -411,9 +411,9 @@ def _line_days(rng: Range, where: list[str], params: list[Any]) -> None:
         params.append(rng.end.isoformat())
 
 
-def _customer_values(spec: Spec, field: str, probe: bool = False) -> tuple[str, str, list[Any], str, str]:
+def _customer_values(spec: Spec, field: str, probe: bool = False) -> tuple[str, str, list[Any], str, str, str]:
     """Where ``_by_customer`` reads: FROM, WHERE and its parameters, the
-    customer column and the value.  ``probe``: for a few entries of one
+    customer column, the value and the (order, line) key.  ``probe``: for a few entries of one
     customer at a time (``_customer_extremes``): the customer and region
     filters are left out (the customers were found under them) and a
     category is tested per entry, not listed (a list inside a correlated
@@ -430,10 +430,10 @@ def _customer_values(spec: Spec, field: str, probe: bool = False) -> tuple[str, 
                           if probe else f"l.product_id IN (SELECT p.id FROM products p WHERE {' AND '.join(cats)})"))
             params += more
         return ("sales_lines l INDEXED BY sales_lines_customer", " AND ".join(where), params, "l.customer_id",
-                "l.value" if field == "line_value" else "l.qty")
+                "l.value" if field == "line_value" else "l.qty", _key_sql("l.order_id", "l.line_no"))
     where, params, _ = _order_where(spec, None, every_order=not probe)
     return ("sales_orders s INDEXED BY sales_orders_customer", " AND ".join(where), params, "s.customer_id",
-            "s.revenue" if field == "order_value" else "(s.revenue - s.cost)")
+            "s.revenue" if field == "order_value" else "(s.revenue - s.cost)", _key_sql("s.order_id", "0"))
 
 
 def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
@@ -443,8 +443,7 @@ def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
     the maximum, under the same filters, and their orders' numbers: a few
     index entries per customer, all in one statement (the customers and
     values passed as JSON)."""
-    frm, where, params, c, v = _customer_values(spec, field, probe=True)
-    k = _key_sql("l.order_id", "l.line_no") if field in _LINE_FIELDS else _key_sql("s.order_id", "0")
+    frm, where, params, c, v, k = _customer_values(spec, field, probe=True)
     ends = [f"(SELECT {pick}({k}) FROM {frm} WHERE {where} AND {c} = j.c AND {v} = j.{end})"
             for pick, end in (("min", "lo"), ("max", "hi"))]
     # (MATERIALIZED: each (customer, minimum, maximum) read out of its JSON once, not at each entry compared;
@@ -661,7 +660,6 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
     currency = spec.filters.currency if money else None
     key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
     rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
-    groups: dict[int, Any] = {}  # id(row) -> its group's key, for the extremes found late
     # (every group shown: its extremes are best found as the values are read)
     for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key, limit is None):
         row = _figures(values, counts, money)
@@ -674,7 +672,7 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
         rows.append(row)
     labels = _group_labels(conn, by, [r["group"] for r in rows])
     for row in rows:
-        groups[id(row)] = row["group"]
+        row["_key"] = row["group"]  # (the group's own key, for the extremes found late; dropped below)
         row["group"] = labels.get(row["group"], row["group"])
     rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     if order:
@@ -687,17 +685,18 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
     late = [row for row in rows if row["min_order"] is None]
     orders: dict[int, tuple[str, int]] = {}  # order -> (number, customer)
     if late:
-        found = _customer_extremes(conn, spec, field, [(groups[id(r)], r["min"], r["max"]) for r in late])
+        found = _customer_extremes(conn, spec, field, [(r["_key"], r["min"], r["max"]) for r in late])
         for row, (k_lo, k_hi, n_lo, n_hi) in zip(late, found):
             row["min_order"], row["max_order"] = k_lo, k_hi
-            orders[_unkey(k_lo)[0]] = (n_lo, groups[id(row)])
-            orders[_unkey(k_hi)[0]] = (n_hi, groups[id(row)])
+            orders[_unkey(k_lo)[0]] = (n_lo, row["_key"])
+            orders[_unkey(k_hi)[0]] = (n_hi, row["_key"])
     for row in rows:
         row["min_order"], row["max_order"] = _unkey(row["min_order"]), _unkey(row["max_order"])
     orders.update(lookup(conn, "orders", "number, customer_id",
                          {r[k][0] for r in rows for k in ("min_order", "max_order")} - orders.keys()))
     names = labels if by == "customer" else customer_names(conn, (o[1] for o in orders.values()))
     for row in rows:
+        del row["_key"]
         for which in ("min", "max"):
             oid, line_no = row[f"{which}_order"]
             number, owner = orders.get(oid, (f"#{oid}", None))
