@@ -2293,9 +2293,8 @@ def _apply(conn: sqlite3.Connection, ad: Adapter, plan: _Plan, reader: Reader, o
             if opts.rejects is not None:
                 from salescrm.validate import file_to_write
 
-                _, at = file_to_write(opts.rejects, option="--rejects")
-                _write_rejects(conn, plan, reader, opts.rejects, at)
-                rejects_tmp = at
+                _, rejects_tmp = file_to_write(opts.rejects, option="--rejects")  # (checked in run(), before work)
+                _write_rejects(conn, plan, reader, opts.rejects, rejects_tmp)
                 summary.rejects_file = str(opts.rejects)
             summary.status = "partial" if summary.rejected else "committed"
             summary.events = ctx.events
