@@ -19,11 +19,10 @@ the time of the order's previous shipment of that category
 (``prev_category_at``, as ``prev_at`` for the order), so that the shipped
 basis by category and period counts an order once per category; it also
 carries the customer's region (a trigger marks a customer's orders when
-their region changes).  So a
-summary row is always the sum of the line-by-line figures, to the cent,
-whatever else happened on that day, and a transaction that changed one
-order writes a handful of pages.  Rows that come out the same are not
-rewritten.
+their region changes).  So a summary row is always the sum of the
+line-by-line figures, to the cent, whatever else happened on that day, and
+a transaction that changed one order writes a handful of pages.  Rows that
+come out the same are not rewritten.
 
 ``ready`` tells a report whether it may read the summaries: only when the
 tables exist and nothing is marked (a change made outside salescrm, in a
