@@ -14,7 +14,7 @@ import pytest
 
 from salescrm import customers, db, orders, products, salesfacts, stock
 from salescrm.errors import SalesError, UsageError
-from salescrm.migrations import m0007_report_summaries
+from salescrm.migrations import m0007_report_summaries, m0009_customer_figures
 from salescrm.reports import common
 
 SKUS = ["TEA", "MUG", "POT", "SVC", "BAG"]
@@ -34,6 +34,12 @@ def _shop(path):
                                     ("Carol", "carol@example.com", "West"), ("Dora", "dora@example.com", None)):
             customers.add(conn, name, email=email, region=region)
     return conn
+
+
+def _before_m0009(conn):
+    """What a database before m0009 lacks: the customers' kept figures."""
+    for table in re.findall(r"CREATE TABLE (\w+)", m0009_customer_figures.SQL):
+        conn.execute(f"DROP TABLE {table}")
 
 
 def _assert_current(conn):
@@ -264,6 +270,7 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
             conn.execute(f"DROP {kind} IF EXISTS {name}")  # (a table's indexes went with it)
     for name in ("category", "counts_category", "prev_category_at", "region"):
         conn.execute(f"ALTER TABLE sales_shipped DROP COLUMN {name}")
+    _before_m0009(conn)
     conn.execute("PRAGMA user_version = 6")
     conn.close()
     assert migrations.MIGRATIONS[6] == "m0007_report_summaries"
@@ -296,11 +303,12 @@ def test_a_database_at_m0007_gets_each_lines_customer_channel_and_salesperson_on
         conn.execute(statement)
     conn.execute("INSERT INTO sales_lines SELECT * FROM old_lines")
     conn.execute("DROP TABLE old_lines")
+    _before_m0009(conn)
     conn.execute("PRAGMA user_version = 7")
     conn.close()
     assert migrations.MIGRATIONS[7] == "m0008_lines_by_customer"
     conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
     _assert_current(conn)
     assert conn.execute("SELECT count(*) FROM sales_lines").fetchone()[0] == n
     assert conn.execute("SELECT count(*) FROM sales_lines l JOIN orders o ON o.id = l.order_id"
@@ -309,6 +317,37 @@ def test_a_database_at_m0007_gets_each_lines_customer_channel_and_salesperson_on
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE tbl_name = 'sales_lines'")}
     assert {"sales_lines_order", "sales_lines_value", "sales_lines_qty", "sales_lines_product",
             "sales_lines_customer"} <= names
+
+
+@pytest.mark.parametrize("refigure_at", [2_000, 1])
+def test_a_database_at_m0008_gets_every_customers_figures_on_upgrade(tmp_path, monkeypatch, refigure_at):
+    """From m0008 to m0009: every customer with a booked order is marked,
+    and the refresh that ends the upgrade fills its kept figures (chunk by
+    chunk, or all at once past ``_REFIGURE_AT`` customers)."""
+    from salescrm import migrations
+
+    path = tmp_path / "v8.db"
+    conn = _shop(path)
+    _random_history(conn, random.Random(7), n=15, check_every=False)
+    want = conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0] * 4
+    assert want > 4
+    _before_m0009(conn)
+    conn.execute("PRAGMA user_version = 8")
+    conn.close()
+    assert migrations.MIGRATIONS[8] == "m0009_customer_figures"
+    monkeypatch.setattr(salesfacts, "_REFIGURE_AT", refigure_at)
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
+    _assert_current(conn)
+    assert salesfacts.figures_ready(conn)
+    assert conn.execute("SELECT count(*) FROM sales_customer_figures").fetchone()[0] == want
+    assert conn.execute("SELECT count(*) FROM sales_dirty_customers").fetchone()[0] == 0
+
+
+def test_every_write_refigures_all_customers_at_once_past_the_threshold(tmp_path, monkeypatch):
+    monkeypatch.setattr(salesfacts, "_REFIGURE_AT", 1)  # every refresh recomputes every customer's figures
+    conn = _shop(tmp_path / "shop.db")
+    _random_history(conn, random.Random(22), n=20)  # checked after every step
 
 
 def test_rebuild_recomputes_everything(history):
@@ -328,6 +367,8 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     # damage the summaries as another tool might, leaving no marks behind
     conn.execute("UPDATE sales_products SET revenue = revenue + 1")
     conn.execute("DELETE FROM sales_collected WHERE payment_id IN (SELECT max(payment_id) FROM sales_collected)")
+    conn.execute("UPDATE sales_customer_figures SET median = median + 1 WHERE field = 'order_value'"
+                 " AND customer_id = (SELECT min(customer_id) FROM sales_customer_figures)")
     conn.execute("DELETE FROM sales_dirty_orders")
     conn.close()
     # --quick leaves the recomputation out (minutes on millions of orders)
@@ -336,11 +377,13 @@ def test_db_check_finds_summaries_out_of_step_and_rebuild_mends_them(tmp_path, r
     assert bad.exit_code == 1
     assert "sales_products row(s) differ" in bad.stdout and "db rebuild-summaries" in bad.stdout
     assert "sales_collected row(s) differ" in bad.stdout
+    assert "1 sales_customer_figures row(s) differ" in bad.stdout
     rows = run.csv("--db", path, "db", "rebuild-summaries")
     assert {r["table"] for r in rows} == {"sales_orders", "sales_customers", "sales_order_products", "sales_lines",
                                           "sales_days", "sales_products", "sales_categories", "sales_shipped",
                                           "sales_shipped_hours", "sales_shipped_category_hours",
-                                          "sales_shipped_products", "sales_shipped_customers", "sales_collected"}
+                                          "sales_shipped_products", "sales_shipped_customers", "sales_collected",
+                                          "sales_customer_figures"}
     run.ok("--db", path, "db", "check")
 
 

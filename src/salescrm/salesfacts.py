@@ -19,7 +19,10 @@ the time of the order's previous shipment of that category
 (``prev_category_at``, as ``prev_at`` for the order), so that the shipped
 basis by category and period counts an order once per category; it also
 carries the customer's region (a trigger marks a customer's orders when
-their region changes).  So a summary row is always the sum of the
+their region changes).  The figures of ``report stats`` per customer over
+all history (``sales_customer_figures``, m0009) are recomputed, in Python,
+for every customer whose order or line rows changed and every customer
+marked in ``sales_dirty_customers`` (the upgrade marks them all).  So a summary row is always the sum of the
 line-by-line figures, to the cent, whatever else happened on that day, and
 a transaction that changed one order writes a handful of pages.  Rows that
 come out the same are not rewritten.
@@ -40,6 +43,9 @@ _CHUNK = 500
 #: Marked orders from which ``refresh`` recomputes everything instead (when
 #: they are also a quarter or more of all orders).
 _REBUILD_AT = 20_000
+#: Customers to recompute from which ``refresh`` recomputes every customer's
+#: kept figures instead, in one pass per field.
+_REFIGURE_AT = 2_000
 #: The booked totals' value columns.
 _VALUES = ("orders", "units", "revenue", "discounts", "cost")
 #: The totals tables: name -> (key columns, value columns).  The first value
@@ -75,9 +81,23 @@ def ready(conn: sqlite3.Connection) -> bool:
     return _marked(conn) is False
 
 
+def _customers_marked(conn: sqlite3.Connection) -> bool | None:
+    """Whether customers' kept figures wait to be recomputed; None on a
+    schema without them (before m0009)."""
+    try:
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM sales_dirty_customers)").fetchone()[0])
+    except sqlite3.OperationalError:
+        return None
+
+
+def figures_ready(conn: sqlite3.Connection) -> bool:
+    """True when the customers' kept figures (m0009) exist and are current."""
+    return ready(conn) and _customers_marked(conn) is False
+
+
 def refresh_if_marked(conn: sqlite3.Connection) -> None:
-    """``refresh`` when anything is marked (one cheap query when not)."""
-    if _marked(conn):
+    """``refresh`` when anything is marked (two cheap queries when not)."""
+    if _marked(conn) or _customers_marked(conn):
         refresh(conn)
 
 
@@ -259,9 +279,12 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
             _add_per_order(categories, moving, sign, lambda r: (r[0], r[4], r[2], r[3]), lambda r: r[5:])
         # each line's value and kept units (report stats), the shipped and
         # collected bases: their own rows, read without totals
-        _replace_rows(conn, chunk, "sales_lines", ("order_id", "line_no"),
-                      ("day", "currency", "product_id", "value", "qty", "customer_id", "channel", "salesperson"),
-                      _line_rows_sql(q, f"o.id IN ({ph})"))
+        old, new = _replace_rows(
+            conn, chunk, "sales_lines", ("order_id", "line_no"),
+            ("day", "currency", "product_id", "value", "qty", "customer_id", "channel", "salesperson"),
+            _line_rows_sql(q, f"o.id IN ({ph})"))
+        customers.update(r[7] for k in old.keys() | new.keys() if old.get(k) != new.get(k)
+                         for r in (old.get(k), new.get(k)) if r)
         old, new = _replace_rows(conn, chunk, "sales_shipped", ("shipped_at", "shipment_id", "line_id"),
                       ("order_id", "currency", "customer_id", "channel", "salesperson", "product_id", "units",
                        "revenue", "cost", "counts_order", "prev_at", "category", "counts_category",
@@ -292,6 +315,7 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
         conn.execute(f"DELETE FROM sales_customers WHERE customer_id IN ({ph})", chunk)
         conn.execute(f"INSERT INTO sales_customers ({_COLUMNS['sales_customers']})"
                      f" {_customer_rows_sql(f'customer_id IN ({ph})')}", chunk)
+    _refresh_figures(conn, customers)
     try:
         _apply(conn, "sales_days", days)
         _apply(conn, "sales_products", products)
@@ -307,6 +331,35 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
     return {"orders": len(order_ids), "days": len(days), "products": len(products),
             "categories": len(categories)}
 
+
+def _refresh_figures(conn: sqlite3.Connection, customers: set[int]) -> None:
+    """Recompute the kept figures (``sales_customer_figures``, m0009) of
+    these customers and of those marked, writing only the rows that differ;
+    most customers at once in one pass per field (the upgrade to m0009)."""
+    from salescrm.reports.stats import customer_figures
+
+    marked = [r[0] for r in conn.execute("SELECT customer_id FROM sales_dirty_customers")]
+    ids = sorted(customers.union(marked))
+    if len(ids) >= _REFIGURE_AT:
+        conn.execute("DELETE FROM sales_customer_figures")
+        for rows in customer_figures(conn, None):
+            conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", rows)
+    else:
+        for chunk in _chunks(ids):
+            ph = _marks(len(chunk))
+            old = set(map(tuple, conn.execute(
+                f"SELECT {_FIGURES} FROM sales_customer_figures WHERE customer_id IN ({ph})", chunk)))
+            new = {r for rows in customer_figures(conn, chunk) for r in rows}
+            conn.executemany("DELETE FROM sales_customer_figures WHERE customer_id = ? AND currency = ? AND field = ?",
+                             [r[:3] for r in old - new])
+            conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", new - old)
+    if marked:
+        conn.execute("DELETE FROM sales_dirty_customers")
+
+
+#: ``sales_customer_figures``' columns, as ``reports.stats.customer_figures`` computes them
+_FIGURES = ("customer_id, currency, field, count, sum, mean, median, p25, p75, p90, stdev, min, min_key, min_number,"
+            " max, max_key, max_number")
 
 _COLUMNS = {
     "sales_orders": "order_id, day, currency, customer_id, channel, salesperson, units, revenue, discounts, cost",
@@ -374,9 +427,14 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute(f"DELETE FROM {table}")  # names from this fixed list
         for table, sql in _sources(q).items():
             conn.execute(f"INSERT INTO {table} ({_COLUMNS[table]}) {sql}")
+        # the customers' kept figures, computed from the tables just filled
+        conn.execute("DELETE FROM sales_customer_figures")
+        conn.execute("DELETE FROM sales_dirty_customers")
+        conn.execute("INSERT INTO sales_dirty_customers SELECT DISTINCT customer_id FROM sales_customers")
+        _refresh_figures(conn, set())
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _TABLES}
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (*_TABLES, "sales_customer_figures")}
 
 
 def check(conn: sqlite3.Connection) -> list[str]:
@@ -396,4 +454,13 @@ def check(conn: sqlite3.Connection) -> list[str]:
                          f" SELECT * FROM ({sql})) GROUP BY {names} HAVING count(*) <> 2)").fetchone()[0]
         if n:
             problems.append(f"sales summary: {n} {table} row(s) differ from the orders{fix}")
+    # the customers' kept figures, computed afresh in Python (as ``refresh`` does)
+    if not _customers_marked(conn):
+        from salescrm.reports.stats import customer_figures
+
+        kept = {tuple(r[:3]): tuple(r) for r in conn.execute(f"SELECT {_FIGURES} FROM sales_customer_figures")}
+        fresh = {r[:3]: r for rows in customer_figures(conn, None) for r in rows}
+        n = sum(kept.get(k) != fresh.get(k) for k in kept.keys() | fresh.keys())
+        if n:
+            problems.append(f"sales summary: {n} sales_customer_figures row(s) differ from the orders{fix}")
     return problems

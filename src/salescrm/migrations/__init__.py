@@ -11,4 +11,5 @@ MIGRATIONS = [
     "m0006_customer_indexes",
     "m0007_report_summaries",
     "m0008_lines_by_customer",
+    "m0009_customer_figures",
 ]

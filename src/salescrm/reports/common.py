@@ -1202,7 +1202,7 @@ def data_span(conn: sqlite3.Connection, basis: str = "booked") -> tuple[date, da
 # --------------------------------------------------------------------------- labels
 
 
-_LOOKUPS = {("customers", "name"), ("orders", "number, customer_id")}
+_LOOKUPS = {("customers", "name"), ("orders", "number"), ("orders", "number, customer_id")}
 
 
 def lookup(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[int]) -> dict[int, Any]:

@@ -16,8 +16,12 @@ summary, a line's from the per-line one, when they are current: see
 off an index, grouped by distinct value as they stream (prices repeat).  By
 period, each period's values come back in one row (no sort in SQL) and are
 sorted here; a period too long to hold as a list is grouped by value in SQL
-instead.  By customer, each customer's values come in one text row off an
-index in customer order (a line's in value order, m0008).  A line field by
+instead.  By customer over all history, filtered by nothing but the
+customers themselves (their ids, their region), each customer's figures are
+read as kept (``sales_customer_figures``, m0009: ``salescrm.salesfacts``
+recomputes a customer's with ``customer_figures`` whenever its orders
+change).  Otherwise by customer, each customer's values come in one text
+row off an index in customer order (a line's in value order, m0008).  A line field by
 product or category streams each product's distinct (units, value) off
 their index.  Otherwise SQL groups by group and
 distinct value, each with its count and the first and last order and line
@@ -34,7 +38,7 @@ import json
 import sqlite3
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -456,6 +460,87 @@ def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
                         [json.dumps(wanted), *params, *params]).fetchall()
 
 
+#: ``sales_customer_figures``' figures (m0009), after (customer, currency, field)
+_KEPT = ("count", "sum", "mean", "median", "p25", "p75", "p90", "stdev")
+_INT64 = 1 << 63
+
+
+def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None = None) -> Iterator[list[tuple]]:
+    """The rows of ``sales_customer_figures`` (m0009) as computed afresh from
+    the summaries, for every customer (``customers`` None) or these ones,
+    over all history, a currency and field at a time: (customer, currency,
+    field, *figures as integers, min, its key, its order's number, max, its
+    key, its order's number).  The same ``_by_customer`` and
+    ``_customer_extremes`` as the report, so the kept figures are those it
+    would compute; a row whose figures do not fit in 64 bits keeps only its
+    count (the report then computes that field afresh).  Needs the other
+    summaries current."""
+    ids = None if customers is None else sorted(set(customers))
+    if ids == []:
+        return
+    found = conn.execute("SELECT DISTINCT currency FROM sales_customers" + (
+        "" if ids is None else " WHERE customer_id IN (SELECT value FROM json_each(?))"),
+        [] if ids is None else [json.dumps(ids)]).fetchall()
+    for (currency,) in found:
+        for field in FIELDS:
+            spec = Spec("booked", Range(), Filters(customer=ids or [], currency=currency))
+            money = field != "quantity"
+            out: list[list] = []
+            late: list[list] = []
+            for cid, values, _, lo, hi in _by_customer(conn, spec, field):
+                f = _int_figures(values, None, money)
+                row = [cid, currency, field, *(f[k] for k in _KEPT), values[0], lo, None, values[-1], hi, None]
+                out.append(row)
+                if lo is None:
+                    late.append(row)
+            if late:  # (a line's value: its keys found by seeks, as for the report)
+                for row, ends in zip(late, _customer_extremes(conn, spec, field, [(r[0], r[11], r[14]) for r in late])):
+                    row[12], row[15], row[13], row[16] = ends  # (keys, then numbers)
+            numbers = lookup(conn, "orders", "number",
+                             {_unkey(r[k])[0] for r in out if r[13] is None for k in (12, 15)})
+            for i, row in enumerate(out):
+                if any(type(x) is int and not -_INT64 <= x < _INT64 for x in row[3:]):
+                    out[i] = [*row[:4], *(None,) * (len(row) - 4)]
+                elif row[13] is None:
+                    row[13], row[16] = numbers[_unkey(row[12])[0]], numbers[_unkey(row[15])[0]]
+            yield list(map(tuple, out))
+
+
+def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[dict[str, Any]] | None:
+    """Each customer's row of figures as kept (``sales_customer_figures``,
+    m0009), labelled and with its extremes' orders named as ``_stats`` does,
+    when the report asks for all history filtered by nothing but its
+    currency and the customers themselves (their ids, their region); else
+    None, as when a figure did not fit in 64 bits: ``_distributions``
+    computes them."""
+    from salescrm import salesfacts
+
+    f = spec.filters
+    if (not f.currency or f.channel or f.salesperson or f.category or spec.range.start or spec.range.end
+            or not salesfacts.figures_ready(conn)):
+        return None
+    where, params = filter_sql(Filters(customer=f.customer, region=f.region), o="k", region_of_customer=True)
+    line = (1 << _LINE_BITS) - 1
+    # (in SQL, a few C calls a row: an order's number and line as _stats writes them, the customer's name,
+    # the customer's id for a customer gone)
+    ends = ", ".join(f"{end}, {end}_number || CASE WHEN {end}_key & {line} THEN ' line ' || ({end}_key & {line})"
+                     " ELSE '' END" for end in ("min", "max"))
+    got = conn.execute(f"SELECT coalesce(c.name, k.customer_id), {', '.join(_KEPT)}, {ends}, c.name"
+                       " FROM sales_customer_figures k LEFT JOIN customers c ON c.id = k.customer_id"
+                       " WHERE " + " AND ".join(["k.currency = ?", "k.field = ?", *where]),
+                       [f.currency, field, *params]).fetchall()
+    if any(r[2] is None for r in got):
+        return None
+    names = ("group", *_KEPT, "min", "min_order", "max", "max_order", "min_customer")
+    rows = [dict(zip(names, r)) for r in got]
+    currency = f.currency if field != "quantity" else None
+    for row in rows:
+        row["max_customer"], row["currency"] = row["min_customer"], currency
+        if currency is None:
+            _hundredths(row)
+    return rows
+
+
 def _by_product(conn: sqlite3.Connection, spec: Spec, field: str, by: str) -> Iterator[tuple]:
     """A line field per product (or category: its products merged) off the
     index of each product's distinct (units, value) in order
@@ -590,7 +675,26 @@ def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
     """One group's count, sum, mean, percentiles and standard deviation from
     its values in order (distinct with their ``counts``, or every value when
     ``counts`` is None), in exact integer arithmetic: money rounded half-up
-    to the cent, a quantity to 0.01 (kept as hundredths until the end)."""
+    to the cent, a quantity to 0.01."""
+    row = _int_figures(values, counts, money)
+    if not money:
+        _hundredths(row)
+    return row
+
+
+#: The figures of a quantity kept as whole hundredths until shown.
+_SCALED = ("mean", "p25", "median", "p75", "p90", "stdev")
+
+
+def _hundredths(row: dict[str, Any]) -> None:
+    for k in _SCALED:
+        if row[k] is not None:
+            row[k] = Decimal(row[k]).scaleb(-2)
+
+
+def _int_figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
+    """``_figures`` as integers: a quantity's mean, percentiles and standard
+    deviation in hundredths."""
     if counts is None:
         n, total = len(values), sum(values)
         sumsq = getattr(values, "sumsq", None)
@@ -625,10 +729,6 @@ def _figures(values: Any, counts: Any, money: bool) -> dict[str, Any]:
         row["stdev"] = (isqrt(4 * scale * scale * spread // (n * (n - 1))) + 1) // 2
     else:
         row["stdev"] = None
-    if not money:
-        for k in ("mean", "p25", "median", "p75", "p90", "stdev"):
-            if row[k] is not None:
-                row[k] = Decimal(row[k]).scaleb(-2)
     return row
 
 
@@ -659,21 +759,24 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
     money = field != "quantity"
     currency = spec.filters.currency if money else None
     key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
-    rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
-    # (every group shown: its extremes are best found as the values are read)
-    for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key, limit is None):
-        row = _figures(values, counts, money)
-        row["group"] = None if isinstance(g, bytes) else g  # (x'00': no group)
-        # the extremes' keys of (order, line) until their order numbers and customers are looked up below
-        # (None: found below, for the groups shown)
-        row["min"], row["min_order"] = values[0], k_lo
-        row["max"], row["max_order"] = values[-1], k_hi
-        row["currency"] = currency
-        rows.append(row)
-    labels = _group_labels(conn, by, [r["group"] for r in rows])
-    for row in rows:
-        row["_key"] = row["group"]  # (the group's own key, for the extremes found late; dropped below)
-        row["group"] = labels.get(row["group"], row["group"])
+    kept = _kept_by_customer(conn, spec, field) if by == "customer" else None
+    rows: list[dict[str, Any]] = [] if kept is None else kept  # one per group, made as soon as it is read
+    labels: dict = {}
+    if kept is None:
+        # (every group shown: its extremes are best found as the values are read)
+        for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key, limit is None):
+            row = _figures(values, counts, money)
+            row["group"] = None if isinstance(g, bytes) else g  # (x'00': no group)
+            # the extremes' keys of (order, line) until their order numbers and customers are looked up below
+            # (None: found below, for the groups shown)
+            row["min"], row["min_order"] = values[0], k_lo
+            row["max"], row["max_order"] = values[-1], k_hi
+            row["currency"] = currency
+            rows.append(row)
+        labels = _group_labels(conn, by, [r["group"] for r in rows])
+        for row in rows:
+            row["_key"] = row["group"]  # (the group's own key, for the extremes found late; dropped below)
+            row["group"] = labels.get(row["group"], row["group"])
     rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     if order:
         sort_rows(rows, *order)
@@ -681,9 +784,30 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
     if limit is not None and len(rows) > limit:
         notes.append(f"{len(rows) - limit:,} more groups are not shown (--limit {limit})")
         del rows[limit:]
-    # the extremes' order numbers and customers, for the groups shown
-    late = [row for row in rows if row["min_order"] is None]
+    if kept is None:
+        _name_extremes(conn, spec, field, by, rows, labels)
+    kind = "money" if money else "decimal"
+    ikind = "money" if money else "int"
+    cols = ([Col("group", label=by)] if by else []) + [
+        Col("count", "int"), Col("sum", ikind), Col("mean", kind), Col("median", kind), Col("p25", kind),
+        Col("p75", kind), Col("p90", kind), Col("min", ikind), Col("min_order"), Col("min_customer"),
+        Col("max", ikind), Col("max_order"), Col("max_customer"), Col("stdev", kind), Col("currency")]
+    what = {"order_value": "order value", "line_value": "line value", "quantity": "quantity per line",
+            "margin": "margin per order"}[field]
+    when = "all time" if not (spec.range.start or spec.range.end) else \
+        f"{spec.range.start or '…'} to {spec.range.end or '…'}"
+    return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
+                  measure="median" if by else None, label="group" if by else None, notes=notes,
+                  hide=("sum", "min_customer", "max_customer"))
+
+
+def _name_extremes(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, rows: list[dict[str, Any]],
+                   labels: dict) -> None:
+    """The extremes' (order, line) keys of the groups shown made into their
+    orders' numbers (with the line) and customers' names; keys still None
+    (by customer) found first, by ``_customer_extremes``."""
     orders: dict[int, tuple[str, int]] = {}  # order -> (number, customer)
+    late = [row for row in rows if row["min_order"] is None]
     if late:
         found = _customer_extremes(conn, spec, field, [(r["_key"], r["min"], r["max"]) for r in late])
         for row, (k_lo, k_hi, n_lo, n_hi) in zip(late, found):
@@ -702,19 +826,6 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
             number, owner = orders.get(oid, (f"#{oid}", None))
             row[f"{which}_order"] = number + (f" line {line_no}" if line_no else "")
             row[f"{which}_customer"] = names.get(owner)
-    kind = "money" if money else "decimal"
-    ikind = "money" if money else "int"
-    cols = ([Col("group", label=by)] if by else []) + [
-        Col("count", "int"), Col("sum", ikind), Col("mean", kind), Col("median", kind), Col("p25", kind),
-        Col("p75", kind), Col("p90", kind), Col("min", ikind), Col("min_order"), Col("min_customer"),
-        Col("max", ikind), Col("max_order"), Col("max_customer"), Col("stdev", kind), Col("currency")]
-    what = {"order_value": "order value", "line_value": "line value", "quantity": "quantity per line",
-            "margin": "margin per order"}[field]
-    when = "all time" if not (spec.range.start or spec.range.end) else \
-        f"{spec.range.start or '…'} to {spec.range.end or '…'}"
-    return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
-                  measure="median" if by else None, label="group" if by else None, notes=notes,
-                  hide=("sum", "min_customer", "max_customer"))
 
 
 def _group_labels(conn: sqlite3.Connection, by: str | None, keys: list) -> dict:

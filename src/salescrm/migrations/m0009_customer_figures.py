@@ -1,0 +1,45 @@
+"""Each customer's figures of ``report stats`` over all history, kept: for
+``report stats --by customer`` with no filter but the customer's own (its
+id, its region) and no date range, fifty thousand customers' figures are
+then read as fifty thousand rows, instead of computed from their million
+orders and three million lines on every run.
+
+``sales_customer_figures`` holds, per currency, field and customer, the
+figures as ``report stats`` computes them (a quantity's in hundredths) and
+the (order, line) keys of the extremes.  ``salescrm.salesfacts.refresh``
+recomputes a customer's rows whenever one of its summary rows changes, and
+those of the customers marked in ``sales_dirty_customers``: here, every
+customer with a booked order, so the upgrade fills the table (in Python:
+percentiles and an exact integer square root are not SQL's)."""
+
+SQL = """
+CREATE TABLE sales_customer_figures (
+    currency    TEXT NOT NULL,
+    field       TEXT NOT NULL CHECK (field IN ('order_value', 'line_value', 'quantity', 'margin')),
+    customer_id INTEGER NOT NULL,               -- customers.id (derived data: no foreign key)
+    count       INTEGER NOT NULL CHECK (count > 0),
+    -- the rest NULL when a figure does not fit in 64 bits (the report then computes them afresh)
+    sum         INTEGER,
+    mean        INTEGER,                        -- money in cents, a quantity in hundredths
+    median      INTEGER,
+    p25         INTEGER,
+    p75         INTEGER,
+    p90         INTEGER,
+    stdev       INTEGER,                        -- also NULL for a single value
+    min         INTEGER,
+    min_key     INTEGER,                        -- the lowest (order, line) holding the minimum
+    min_number  TEXT,                           -- and its order's number
+    max         INTEGER,
+    max_key     INTEGER,                        -- the highest holding the maximum
+    max_number  TEXT,
+    -- a field's customers together, in customer order: one range for the report
+    PRIMARY KEY (currency, field, customer_id)
+) STRICT, WITHOUT ROWID;
+-- a customer's rows, rewritten when its orders change
+CREATE INDEX sales_customer_figures_customer ON sales_customer_figures(customer_id);
+-- customers whose figures are to be recomputed by the next refresh
+CREATE TABLE sales_dirty_customers (
+    customer_id INTEGER PRIMARY KEY
+) STRICT;
+INSERT INTO sales_dirty_customers SELECT DISTINCT customer_id FROM sales_customers;
+"""
