@@ -351,6 +351,8 @@ REPORTS: list[tuple[str, list[str]]] = [
     ("stats order_value (all)", ["report", "stats", "--field", "order_value"]),
     ("stats margin by month (all)", ["report", "stats", "--field", "margin", "--by", "month"]),
     ("stats line_value (all 3M lines)", ["report", "stats", "--field", "line_value"]),
+    ("stats order_value by customer (all)", ["report", "stats", "--field", "order_value", "--by", "customer"]),
+    ("stats line_value by customer (all)", ["report", "stats", "--field", "line_value", "--by", "customer"]),
     ("forecast (all history)", ["report", "forecast", "--by", "month", "--periods", "6"]),
     ("reorder", ["report", "reorder", "--limit", "100"]),
     ("next-customers (all)", ["report", "next-customers", "--limit", "50"]),

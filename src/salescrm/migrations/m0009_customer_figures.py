@@ -5,20 +5,24 @@ then read as fifty thousand rows, instead of computed from their million
 orders and three million lines on every run.
 
 ``sales_customer_figures`` holds, per currency, field and customer, the
-figures as ``report stats`` computes them (a quantity's in hundredths) and
-the (order, line) keys of the extremes.  ``salescrm.salesfacts.refresh``
-recomputes a customer's rows whenever one of its summary rows changes, and
-those of the customers marked in ``sales_dirty_customers``: here, every
-customer with a booked order, so the upgrade fills the table (in Python:
-percentiles and an exact integer square root are not SQL's)."""
+figures as ``report stats`` computes them (a quantity's in hundredths), the
+(order, line) keys of the extremes and their orders' numbers (which never
+change once given); a customer with very many orders has its key alone, and
+the report computes its figures (each write would recompute them all).
+``salescrm.salesfacts.refresh`` recomputes a customer's rows whenever one
+of its summary rows changes, and those of the customers marked in
+``sales_dirty_customers``: here, every customer with a booked order, so the
+upgrade fills the table (in Python: percentiles and an exact integer square
+root are not SQL's)."""
 
 SQL = """
 CREATE TABLE sales_customer_figures (
     currency    TEXT NOT NULL,
     field       TEXT NOT NULL CHECK (field IN ('order_value', 'line_value', 'quantity', 'margin')),
     customer_id INTEGER NOT NULL,               -- customers.id (derived data: no foreign key)
-    count       INTEGER NOT NULL CHECK (count > 0),
-    -- the rest NULL when a figure does not fit in 64 bits (the report then computes them afresh)
+    -- the figures: all NULL when not kept (more than reports.stats.KEEP_ORDERS orders, or a figure past
+    -- 64 bits): the report computes them afresh
+    count       INTEGER CHECK (count > 0),
     sum         INTEGER,
     mean        INTEGER,                        -- money in cents, a quantity in hundredths
     median      INTEGER,

@@ -463,6 +463,9 @@ def _customer_extremes(conn: sqlite3.Connection, spec: Spec, field: str,
 #: ``sales_customer_figures``' figures (m0009), after (customer, currency, field)
 _KEPT = ("count", "sum", "mean", "median", "p25", "p75", "p90", "stdev")
 _INT64 = 1 << 63
+#: A customer with more booked orders than this in a currency has its figures
+#: computed by the report, not kept: each write would recompute them all.
+KEEP_ORDERS = 1_000
 
 
 def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None = None) -> Iterator[list[tuple]]:
@@ -472,23 +475,30 @@ def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None =
     field, *figures as integers, min, its key, its order's number, max, its
     key, its order's number).  The same ``_by_customer`` and
     ``_customer_extremes`` as the report, so the kept figures are those it
-    would compute; a row whose figures do not fit in 64 bits keeps only its
-    count (the report then computes that field afresh).  Needs the other
-    summaries current."""
+    would compute.  A customer with more than ``KEEP_ORDERS`` orders, or
+    whose figures do not fit in 64 bits, has its key and nothing else: the
+    report computes its figures afresh.  Needs the other summaries current."""
     ids = None if customers is None else sorted(set(customers))
     if ids == []:
         return
-    found = conn.execute("SELECT DISTINCT currency FROM sales_customers" + (
-        "" if ids is None else " WHERE customer_id IN (SELECT value FROM json_each(?))"),
-        [] if ids is None else [json.dumps(ids)]).fetchall()
-    for (currency,) in found:
+    some = "" if ids is None else " AND customer_id IN (SELECT value FROM json_each(?))"
+    found: dict[str, set[int]] = {}  # currency -> its customers with too many orders to keep
+    for cid, currency, n in conn.execute(f"SELECT customer_id, currency, orders FROM sales_customers WHERE 1{some}",
+                                         [] if ids is None else [json.dumps(ids)]):
+        found.setdefault(currency, set())
+        if n > KEEP_ORDERS:
+            found[currency].add(cid)
+    nothing = (None,) * 14
+    for currency, big in sorted(found.items()):
+        wanted = None if ids is None else [i for i in ids if i not in big]
         for field in FIELDS:
-            spec = Spec("booked", Range(), Filters(customer=ids or [], currency=currency))
-            money = field != "quantity"
             out: list[list] = []
             late: list[list] = []
-            for cid, values, _, lo, hi in _by_customer(conn, spec, field):
-                f = _int_figures(values, None, money)
+            spec = Spec("booked", Range(), Filters(customer=wanted or [], currency=currency))
+            for cid, values, _, lo, hi in _by_customer(conn, spec, field) if wanted != [] else ():
+                if cid in big:
+                    continue
+                f = _int_figures(values, None, field != "quantity")
                 row = [cid, currency, field, *(f[k] for k in _KEPT), values[0], lo, None, values[-1], hi, None]
                 out.append(row)
                 if lo is None:
@@ -500,9 +510,10 @@ def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None =
                              {_unkey(r[k])[0] for r in out if r[13] is None for k in (12, 15)})
             for i, row in enumerate(out):
                 if any(type(x) is int and not -_INT64 <= x < _INT64 for x in row[3:]):
-                    out[i] = [*row[:4], *(None,) * (len(row) - 4)]
+                    out[i] = [*row[:3], *nothing]
                 elif row[13] is None:
                     row[13], row[16] = numbers[_unkey(row[12])[0]], numbers[_unkey(row[15])[0]]
+            out += ([cid, currency, field, *nothing] for cid in big)
             yield list(map(tuple, out))
 
 
@@ -511,8 +522,8 @@ def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[
     m0009), labelled and with its extremes' orders named as ``_stats`` does,
     when the report asks for all history filtered by nothing but its
     currency and the customers themselves (their ids, their region); else
-    None, as when a figure did not fit in 64 bits: ``_distributions``
-    computes them."""
+    None.  A customer whose figures are not kept (too many orders, a figure
+    past 64 bits) has them computed here, from its values."""
     from salescrm import salesfacts
 
     f = spec.filters
@@ -525,19 +536,23 @@ def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[
     # the customer's id for a customer gone)
     ends = ", ".join(f"{end}, {end}_number || CASE WHEN {end}_key & {line} THEN ' line ' || ({end}_key & {line})"
                      " ELSE '' END" for end in ("min", "max"))
-    got = conn.execute(f"SELECT coalesce(c.name, k.customer_id), {', '.join(_KEPT)}, {ends}, c.name"
+    got = conn.execute(f"SELECT coalesce(c.name, k.customer_id), {', '.join(_KEPT)}, {ends}, c.name, k.customer_id"
                        " FROM sales_customer_figures k LEFT JOIN customers c ON c.id = k.customer_id"
                        " WHERE " + " AND ".join(["k.currency = ?", "k.field = ?", *where]),
                        [f.currency, field, *params]).fetchall()
-    if any(r[2] is None for r in got):
-        return None
     names = ("group", *_KEPT, "min", "min_order", "max", "max_order", "min_customer")
-    rows = [dict(zip(names, r)) for r in got]
+    rows = [dict(zip(names, r)) for r in got if r[2] is not None]
     currency = f.currency if field != "quantity" else None
     for row in rows:
         row["max_customer"], row["currency"] = row["min_customer"], currency
         if currency is None:
             _hundredths(row)
+    fresh = [r[-1] for r in got if r[2] is None]
+    if fresh:
+        rest = Spec(spec.basis, spec.range, Filters(customer=fresh, currency=f.currency))
+        more, labels = _computed(conn, rest, field, "customer")
+        _name_extremes(conn, rest, field, "customer", more, labels)
+        rows += more
     return rows
 
 
@@ -757,26 +772,8 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
     if order and order[0] == "group" and sort and sort.strip()[:1] not in "+-":
         order = ("group", False)  # (a bare group: A to Z, as the other text columns sort)
     money = field != "quantity"
-    currency = spec.filters.currency if money else None
-    key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
     kept = _kept_by_customer(conn, spec, field) if by == "customer" else None
-    rows: list[dict[str, Any]] = [] if kept is None else kept  # one per group, made as soon as it is read
-    labels: dict = {}
-    if kept is None:
-        # (every group shown: its extremes are best found as the values are read)
-        for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key, limit is None):
-            row = _figures(values, counts, money)
-            row["group"] = None if isinstance(g, bytes) else g  # (x'00': no group)
-            # the extremes' keys of (order, line) until their order numbers and customers are looked up below
-            # (None: found below, for the groups shown)
-            row["min"], row["min_order"] = values[0], k_lo
-            row["max"], row["max_order"] = values[-1], k_hi
-            row["currency"] = currency
-            rows.append(row)
-        labels = _group_labels(conn, by, [r["group"] for r in rows])
-        for row in rows:
-            row["_key"] = row["group"]  # (the group's own key, for the extremes found late; dropped below)
-            row["group"] = labels.get(row["group"], row["group"])
+    rows, labels = (kept, {}) if kept is not None else _computed(conn, spec, field, by, limit is None)
     rows.sort(key=lambda r: (r["group"] is None, str(r["group"])))
     if order:
         sort_rows(rows, *order)
@@ -799,6 +796,31 @@ def _stats(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, *, 
     return Report(f"Statistics of {what}" + (f" by {by}" if by else "") + f" ({when})", cols, rows, None,
                   measure="median" if by else None, label="group" if by else None, notes=notes,
                   hide=("sum", "min_customer", "max_customer"))
+
+
+def _computed(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None,
+              every: bool = True) -> tuple[list[dict[str, Any]], dict]:
+    """A row of figures per group, labelled, with the extremes' (order, line)
+    keys (None: found by ``_name_extremes`` for the groups shown, when not
+    ``every`` group is), and the labels by group."""
+    money = field != "quantity"
+    currency = spec.filters.currency if money else None
+    key = _key_sql("oid", "coalesce(line_no, 0)")  # (order, line) in one sortable integer
+    rows: list[dict[str, Any]] = []  # one per group, made as soon as the group is read
+    # (every group shown: its extremes are best found as the values are read)
+    for g, values, counts, k_lo, k_hi in _distributions(conn, spec, field, by, key, every):
+        row = _figures(values, counts, money)
+        row["group"] = None if isinstance(g, bytes) else g  # (x'00': no group)
+        # the extremes' keys of (order, line) until their order numbers and customers are looked up
+        row["min"], row["min_order"] = values[0], k_lo
+        row["max"], row["max_order"] = values[-1], k_hi
+        row["currency"] = currency
+        rows.append(row)
+    labels = _group_labels(conn, by, [r["group"] for r in rows])
+    for row in rows:
+        row["_key"] = row["group"]  # (the group's own key, for the extremes found late; dropped after)
+        row["group"] = labels.get(row["group"], row["group"])
+    return rows, labels
 
 
 def _name_extremes(conn: sqlite3.Connection, spec: Spec, field: str, by: str | None, rows: list[dict[str, Any]],
