@@ -272,6 +272,10 @@ def test_a_customer_whose_figures_are_not_kept_is_computed_by_the_report(tmp_pat
         with monkeypatch.context() as m:
             m.setattr(salesfacts, "figures_ready", lambda conn: False)
             assert got == stats.stats(conn, spec, field, "customer").rows
+        with monkeypatch.context() as m:  # (too many not kept: every customer computed)
+            m.setattr(stats, "_FRESH_AT", 0)
+            assert stats._kept_by_customer(conn, spec, field) is None
+            assert got == stats.stats(conn, spec, field, "customer").rows
 
 
 def test_stats_sorted_by_a_figure_and_limited(history):

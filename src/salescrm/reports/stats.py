@@ -466,6 +466,8 @@ _INT64 = 1 << 63
 #: A customer with more booked orders than this in a currency has its figures
 #: computed by the report, not kept: each write would recompute them all.
 KEEP_ORDERS = 1_000
+#: More customers than this not kept: the report computes every customer's figures.
+_FRESH_AT = 10_000
 
 
 def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None = None) -> Iterator[list[tuple]]:
@@ -548,6 +550,8 @@ def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[
         if currency is None:
             _hundredths(row)
     fresh = [r[-1] for r in got if r[2] is None]
+    if len(fresh) > _FRESH_AT:
+        return None  # (most figures not kept: all computed, without a list of customers that long)
     if fresh:
         rest = Spec(spec.basis, spec.range, Filters(customer=fresh, currency=f.currency))
         more, labels = _computed(conn, rest, field, "customer")
