@@ -11,24 +11,24 @@ combination's wall time (or TIMEOUT), then the ones over 2 s.  ``--again``
 runs only those listed over 2 s in an earlier run's output.  One run each,
 so a figure can be 30% off; about ten minutes for all 312.
 
-Last run (2 vCPU VM, load ~1, all 312, m0008; baseline ``python -c
-"import typer"`` 0.11-0.15 s, a slower and noisier host than the session
-before, and the 2.92 GB database no longer fits the ~3 GB page cache, so a
-full pass reads cold pages: ``stats --field line_value`` took 4.6 s in it,
-2.7 s run alone cold and 1.3-1.4 s warm): 40 over 2 s; run again at once
-(``--again``), 29 of those.  14 of the 29 are ``report stats --by
-customer`` (one row of 17 figures for each of 50,000 customers): 2.7-5.7 s
-(order values 5.3, line values 5.3, units 5.7; with ``--region East``,
-6,250 customers, 0.9-1.0 s).  In-process, order values by customer spend about 0.8 s
-in SQL, 0.25 parsing and sorting, 0.3-0.5 figuring, 0.3 looking up orders
-and names and 0.5 writing 50,000 rows: a tight loop of the same work came
-to 1.65-2.0 s before writing, so this design stays over 2 s.  The others,
-2.0-2.7 s on this host: ``report orders open`` with no ``--limit``
-(111,000 rows: 0.7-1.0 s of SQL, the rest making and writing them), stats
-of line values over all 3M lines with an order filter or by week or month,
-and a few booked and shipped reports with a channel or region filter that
-took 1.0-1.8 s when run alone warm.  Each is one run, so any of them can be
-30% off.
+Last run (2 vCPU VM, load ~1, all 312, m0009; baseline ``python -c
+"import typer"`` 0.11 s; the 2.92 GB database is larger than the ~3 GB
+page cache, so a full pass reads cold pages): 14 over 2 s; run again at
+once (``--again``), 13 of those, 9 of them ``report stats --by customer``
+with a channel, category or salesperson filter (2.1-7.7 s: the one pass
+was 3.4 s, the next 7.7 s for line values online).  Such a filter cannot
+read the kept figures (m0009), so each customer's values are read and its
+17 figures computed: about 0.5 s of SQL, 0.3 parsing, 0.5 figuring, 0.5
+looking up 100,000 extremes' orders and 0.5 writing 50,000 rows.  Without
+a filter, or with ``--region`` or ``--customer``, they are kept: 1.0-1.8 s.
+The other four, run alone three times each just after: ``report orders
+open`` with no ``--limit`` (111,000 rows) 2.15-2.64 s, shipped by customer
+over 400 days 1.89-2.36 s, booked category by month online 1.63-1.84 s,
+shipped by month online 1.03-1.30 s.  Each is one run, so any of them can
+be 30% off.
+
+The run before (m0008, a noisier host): 40 over 2 s, 29 again, 14 of
+them ``report stats --by customer`` unfiltered or filtered (2.7-5.7 s).
 """
 
 from __future__ import annotations
