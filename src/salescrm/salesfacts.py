@@ -44,7 +44,8 @@ _CHUNK = 500
 #: they are also a quarter or more of all orders).
 _REBUILD_AT = 20_000
 #: Customers to recompute from which ``refresh`` recomputes every customer's
-#: kept figures instead, in one pass per field.
+#: kept figures instead, in one pass per field (when they are also a quarter
+#: or more of all customers with orders).
 _REFIGURE_AT = 2_000
 #: The booked totals' value columns.
 _VALUES = ("orders", "units", "revenue", "discounts", "cost")
@@ -335,12 +336,13 @@ def refresh(conn: sqlite3.Connection) -> dict[str, int]:
 def _refresh_figures(conn: sqlite3.Connection, customers: set[int]) -> None:
     """Recompute the kept figures (``sales_customer_figures``, m0009) of
     these customers and of those marked, writing only the rows that differ;
-    most customers at once in one pass per field (the upgrade to m0009)."""
+    most customers at once in one pass per field (the upgrade to m0009, a
+    large import)."""
     from salescrm.reports.stats import customer_figures
 
     marked = [r[0] for r in conn.execute("SELECT customer_id FROM sales_dirty_customers")]
     ids = sorted(customers.union(marked))
-    if len(ids) >= _REFIGURE_AT:
+    if len(ids) >= _REFIGURE_AT and len(ids) * 4 >= conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0]:
         conn.execute("DELETE FROM sales_customer_figures")
         for rows in customer_figures(conn, None):
             conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", rows)
