@@ -344,14 +344,14 @@ def _refresh_figures(conn: sqlite3.Connection, customers: set[int]) -> None:
     ids = sorted(customers.union(marked))
     if len(ids) >= _REFIGURE_AT and len(ids) * 4 >= conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0]:
         conn.execute("DELETE FROM sales_customer_figures")
-        for rows in customer_figures(conn, None):
+        for _currency, _field, rows in customer_figures(conn, None):
             conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", rows)
     else:
         for chunk in _chunks(ids):
             ph = _marks(len(chunk))
             old = set(map(tuple, conn.execute(
                 f"SELECT {_FIGURES} FROM sales_customer_figures WHERE customer_id IN ({ph})", chunk)))
-            new = {r for rows in customer_figures(conn, chunk) for r in rows}
+            new = {r for _currency, _field, rows in customer_figures(conn, chunk) for r in rows}
             conn.executemany("DELETE FROM sales_customer_figures WHERE customer_id = ? AND currency = ? AND field = ?",
                              [r[:3] for r in old - new])
             conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", new - old)
@@ -460,9 +460,14 @@ def check(conn: sqlite3.Connection) -> list[str]:
     if not _customers_marked(conn):
         from salescrm.reports.stats import customer_figures
 
-        kept = {tuple(r[:3]): tuple(r) for r in conn.execute(f"SELECT {_FIGURES} FROM sales_customer_figures")}
-        fresh = {r[:3]: r for rows in customer_figures(conn, None) for r in rows}
-        n = sum(kept.get(k) != fresh.get(k) for k in kept.keys() | fresh.keys())
+        # (a currency and field at a time: all at once held 385 MB on the 1M-order database)
+        n = conn.execute("SELECT count(*) FROM sales_customer_figures").fetchone()[0]
+        for currency, field, rows in customer_figures(conn, None):
+            kept = {r[0]: tuple(r) for r in conn.execute(
+                f"SELECT {_FIGURES} FROM sales_customer_figures WHERE currency = ? AND field = ?", (currency, field))}
+            n -= len(kept)  # (what is left: rows of a currency no customer has any longer)
+            fresh = {r[0]: r for r in rows}
+            n += sum(kept.get(k) != fresh.get(k) for k in kept.keys() | fresh.keys())
         if n:
             problems.append(f"sales summary: {n} sales_customer_figures row(s) differ from the orders{fix}")
     return problems

@@ -470,12 +470,13 @@ KEEP_ORDERS = 1_000
 _FRESH_AT = 10_000
 
 
-def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None = None) -> Iterator[list[tuple]]:
+def customer_figures(conn: sqlite3.Connection,
+                     customers: Iterable[int] | None = None) -> Iterator[tuple[str, str, list[tuple]]]:
     """The rows of ``sales_customer_figures`` (m0009) as computed afresh from
     the summaries, for every customer (``customers`` None) or these ones,
-    over all history, a currency and field at a time: (customer, currency,
-    field, *figures as integers, min, its key, its order's number, max, its
-    key, its order's number).  The same ``_by_customer`` and
+    over all history, a currency and field at a time: (currency, field,
+    rows), each row (customer, currency, field, *figures as integers, min,
+    its key, its order's number, max, its key, its order's number).  The same ``_by_customer`` and
     ``_customer_extremes`` as the report, so the kept figures are those it
     would compute.  A customer with more than ``KEEP_ORDERS`` orders, or
     whose figures do not fit in 64 bits, has its key and nothing else: the
@@ -516,7 +517,7 @@ def customer_figures(conn: sqlite3.Connection, customers: Iterable[int] | None =
                 elif row[13] is None:
                     row[13], row[16] = numbers[_unkey(row[12])[0]], numbers[_unkey(row[15])[0]]
             out += ([cid, currency, field, *nothing] for cid in big)
-            yield list(map(tuple, out))
+            yield currency, field, list(map(tuple, out))
 
 
 def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[dict[str, Any]] | None:
