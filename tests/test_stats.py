@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import sqlite3
 from datetime import date
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -276,6 +277,77 @@ def test_a_customer_whose_figures_are_not_kept_is_computed_by_the_report(tmp_pat
             m.setattr(stats, "_FRESH_AT", 0)
             assert stats._kept_by_customer(conn, spec, field) is None
             assert got == stats.stats(conn, spec, field, "customer").rows
+
+
+def _kept_and_computed(conn, monkeypatch, **filters):
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn, **filters))
+    out = []
+    for ready in (True, False):
+        with monkeypatch.context() as m:
+            if not ready:
+                m.setattr(salesfacts, "figures_ready", lambda conn: False)
+            out.append({f: stats.stats(conn, spec, f, "customer").rows for f in stats.FIELDS})
+    return out
+
+
+def test_a_new_order_number_reaches_the_kept_figures(tmp_path, monkeypatch):
+    """An order's number kept with its customer's figures: ``privacy
+    forget`` rewrites the numbers (an erased company name must not stay in
+    the kept table), another tool may too; a trigger marks the customer
+    (found in review: the kept numbers went stale)."""
+    from salescrm import customers, privacy
+
+    path = tmp_path / "shop.db"
+    conn = _shop(path)
+    with db.write_tx(conn):
+        cid = customers.add(conn, "Acme Ltd", email="buyer@acme.example", company="Acmecorp")
+        ref = orders.create(conn, customer=cid, lines=["TEA:1"], number="ACMECORP-0001").number
+        orders.confirm(conn, ref)
+        other = orders.create(conn, customer="bob@example.com", lines=["MUG:2"]).number
+        orders.confirm(conn, other)
+    with db.write_tx(conn):
+        privacy.forget(conn, cid)
+    assert salesfacts.check(conn) == [] and salesfacts.figures_ready(conn)
+    kept, computed = _kept_and_computed(conn, monkeypatch)
+    assert kept == computed
+    assert not any("ACMECORP" in str(v) for rows in kept.values() for r in rows for v in r.values())
+    assert not conn.execute("SELECT count(*) FROM sales_customer_figures WHERE min_number LIKE 'ACMECORP%'"
+                            " OR max_number LIKE 'ACMECORP%'").fetchone()[0]
+    # another tool renames an order: the customer is marked, the report computes until the next write
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE orders SET number = 'SO-RENAMED' WHERE number = ?", (other,))
+    raw.commit()
+    raw.close()
+    assert not salesfacts.figures_ready(conn)
+    kept, computed = _kept_and_computed(conn, monkeypatch)
+    assert kept == computed and "SO-RENAMED" in {r["max_order"] for r in kept["order_value"]}
+    with db.write_tx(conn):
+        customers.add(conn, "Eve", email="eve@example.com")
+    assert salesfacts.figures_ready(conn) and salesfacts.check(conn) == []
+
+
+def test_customers_kept_and_computed_come_in_customer_order_among_ties(tmp_path, monkeypatch):
+    """Two customers of one name, one of them not kept: the rows still come
+    in customer order before the (stable) sorts, as when all are computed
+    (found in review)."""
+    from salescrm import customers
+
+    monkeypatch.setattr(stats, "KEEP_ORDERS", 1)
+    conn = _shop(tmp_path / "shop.db")
+    with db.write_tx(conn):
+        customers.add(conn, "Bob", email="bob2@example.com")
+    for who in ("bob@example.com", "bob@example.com", "bob2@example.com"):
+        with db.write_tx(conn):
+            orders.confirm(conn, orders.create(conn, customer=who, lines=["TEA:1"]).number)
+    kept, computed = _kept_and_computed(conn, monkeypatch)
+    assert [r["count"] for r in kept["order_value"]] == [2, 1]  # (the first Bob, computed; the second, kept)
+    assert kept == computed
+    spec = common.Spec("booked", common.Range(), common.resolve_filters(conn))
+    for sort in ("median", "-p90", "+min", "group"):
+        top = stats.stats(conn, spec, "order_value", "customer", sort=sort, limit=1).rows
+        with monkeypatch.context() as m:
+            m.setattr(salesfacts, "figures_ready", lambda conn: False)
+            assert top == stats.stats(conn, spec, "order_value", "customer", sort=sort, limit=1).rows
 
 
 def test_stats_sorted_by_a_figure_and_limited(history):

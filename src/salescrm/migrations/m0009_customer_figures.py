@@ -6,8 +6,8 @@ orders and three million lines on every run.
 
 ``sales_customer_figures`` holds, per currency, field and customer, the
 figures as ``report stats`` computes them (a quantity's in hundredths), the
-(order, line) keys of the extremes and their orders' numbers (which never
-change once given); a customer with very many orders has its key alone, and
+(order, line) keys of the extremes and their orders' numbers (a trigger
+marks the customer when a number changes); a customer with very many orders has its key alone, and
 the report computes its figures (each write would recompute them all).
 ``salescrm.salesfacts.refresh`` recomputes a customer's rows whenever one
 of its summary rows changes, and those of the customers marked in
@@ -46,4 +46,12 @@ CREATE TABLE sales_dirty_customers (
     customer_id INTEGER PRIMARY KEY
 ) STRICT;
 INSERT INTO sales_dirty_customers SELECT DISTINCT customer_id FROM sales_customers;
+-- an order's number is kept with its customer's figures: a new number (privacy forget rewrites it, or another
+-- tool) marks the customer (the reports do not read the kept figures while it is marked)
+CREATE TRIGGER sales_mark_order_number AFTER UPDATE OF number ON orders
+WHEN OLD.number IS NOT NEW.number
+BEGIN
+    INSERT OR IGNORE INTO sales_dirty_customers VALUES (OLD.customer_id);
+    INSERT OR IGNORE INTO sales_dirty_customers VALUES (NEW.customer_id);
+END;
 """

@@ -541,8 +541,8 @@ def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[
                      " ELSE '' END" for end in ("min", "max"))
     got = conn.execute(f"SELECT coalesce(c.name, k.customer_id), {', '.join(_KEPT)}, {ends}, c.name, k.customer_id"
                        " FROM sales_customer_figures k LEFT JOIN customers c ON c.id = k.customer_id"
-                       " WHERE " + " AND ".join(["k.currency = ?", "k.field = ?", *where]),
-                       [f.currency, field, *params]).fetchall()
+                       " WHERE " + " AND ".join(["k.currency = ?", "k.field = ?", *where])
+                       + " ORDER BY k.customer_id", [f.currency, field, *params]).fetchall()
     names = ("group", *_KEPT, "min", "min_order", "max", "max_order", "min_customer")
     rows = [dict(zip(names, r)) for r in got if r[2] is not None]
     currency = f.currency if field != "quantity" else None
@@ -556,8 +556,11 @@ def _kept_by_customer(conn: sqlite3.Connection, spec: Spec, field: str) -> list[
     if fresh:
         rest = Spec(spec.basis, spec.range, Filters(customer=fresh, currency=f.currency))
         more, labels = _computed(conn, rest, field, "customer")
+        ids = [r["_key"] for r in more]
         _name_extremes(conn, rest, field, "customer", more, labels)
-        rows += more
+        # in customer order, as computed (the sorts that follow keep the order of ties: namesakes, equal figures)
+        merged = sorted(zip([r[-1] for r in got if r[2] is not None] + ids, rows + more), key=lambda t: t[0])
+        rows = [row for _, row in merged]
     return rows
 
 
