@@ -38,8 +38,8 @@ def _shop(path):
 
 def _before_m0009(conn):
     """What a database before m0009 lacks: the customers' kept figures."""
-    for table in re.findall(r"CREATE TABLE (\w+)", m0009_customer_figures.SQL):
-        conn.execute(f"DROP TABLE {table}")
+    for kind, name in re.findall(r"CREATE (TRIGGER|TABLE) (\w+)", m0009_customer_figures.SQL):
+        conn.execute(f"DROP {kind} {name}")
 
 
 def _assert_current(conn):
