@@ -22,15 +22,17 @@ carries the customer's region (a trigger marks a customer's orders when
 their region changes).  The figures of ``report stats`` per customer over
 all history (``sales_customer_figures``, m0009) are recomputed, in Python,
 for every customer whose order or line rows changed and every customer
-marked in ``sales_dirty_customers`` (the upgrade marks them all).  So a summary row is always the sum of the
-line-by-line figures, to the cent, whatever else happened on that day, and
-a transaction that changed one order writes a handful of pages.  Rows that
-come out the same are not rewritten.
+marked in ``sales_dirty_customers`` (the upgrade marks them all, a trigger
+those whose order is renumbered).  So a summary row is always the sum of
+the line-by-line figures, to the cent, whatever else happened on that day,
+and a transaction that changed one order writes a handful of pages.  Rows
+that come out the same are not rewritten.
 
 ``ready`` tells a report whether it may read the summaries: only when the
 tables exist and nothing is marked (a change made outside salescrm, in a
 transaction that did not refresh, leaves marks behind, and the reports then
 use the line-by-line queries until the next salescrm write refreshes).
+``figures_ready`` likewise for the kept figures: nor any customer marked.
 """
 
 from __future__ import annotations
@@ -342,7 +344,8 @@ def _refresh_figures(conn: sqlite3.Connection, customers: set[int]) -> None:
 
     marked = [r[0] for r in conn.execute("SELECT customer_id FROM sales_dirty_customers")]
     ids = sorted(customers.union(marked))
-    if len(ids) >= _REFIGURE_AT and len(ids) * 4 >= conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0]:
+    if (len(ids) >= _REFIGURE_AT
+            and len(ids) * 4 >= conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0]):
         conn.execute("DELETE FROM sales_customer_figures")
         for _currency, _field, rows in customer_figures(conn, None):
             conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", rows)

@@ -7,13 +7,13 @@ orders and three million lines on every run.
 ``sales_customer_figures`` holds, per currency, field and customer, the
 figures as ``report stats`` computes them (a quantity's in hundredths), the
 (order, line) keys of the extremes and their orders' numbers (a trigger
-marks the customer when a number changes); a customer with very many orders has its key alone, and
-the report computes its figures (each write would recompute them all).
-``salescrm.salesfacts.refresh`` recomputes a customer's rows whenever one
-of its summary rows changes, and those of the customers marked in
-``sales_dirty_customers``: here, every customer with a booked order, so the
-upgrade fills the table (in Python: percentiles and an exact integer square
-root are not SQL's)."""
+marks the customer when a number changes); a customer with very many orders
+has its key alone, and the report computes its figures (each write would
+recompute them all).  ``salescrm.salesfacts.refresh`` recomputes a
+customer's rows whenever one of its summary rows changes, and those of the
+customers marked in ``sales_dirty_customers``: here, every customer with a
+booked order, so the upgrade fills the table (in Python: percentiles and an
+exact integer square root are not SQL's)."""
 
 SQL = """
 CREATE TABLE sales_customer_figures (
