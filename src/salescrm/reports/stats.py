@@ -21,14 +21,14 @@ customers themselves (their ids, their region), each customer's figures are
 read as kept (``sales_customer_figures``, m0009: ``salescrm.salesfacts``
 recomputes a customer's with ``customer_figures`` whenever its orders
 change).  Otherwise by customer, each customer's values come in one text
-row off an index in customer order (a line's in value order, m0008).  A line field by
-product or category streams each product's distinct (units, value) off
-their index.  Otherwise SQL groups by group and
-distinct value, each with its count and the first and last order and line
-holding it.  Then, in value order and exact integer arithmetic: count, sum
-and sum of squares, the values at the percentile ranks, the standard
-deviation by an integer square root, and the extremes (ties: the lowest
-order and line for the minimum, the highest for the maximum).
+row off an index in customer order (a line's in value order, m0008).  A
+line field by product or category streams each product's distinct (units,
+value) off their index.  Otherwise SQL groups by group and distinct value,
+each with its count and the first and last order and line holding it.
+Then, in value order and exact integer arithmetic: count, sum and sum of
+squares, the values at the percentile ranks, the standard deviation by an
+integer square root, and the extremes (ties: the lowest order and line for
+the minimum, the highest for the maximum).
 """
 
 from __future__ import annotations
@@ -476,11 +476,12 @@ def customer_figures(conn: sqlite3.Connection,
     the summaries, for every customer (``customers`` None) or these ones,
     over all history, a currency and field at a time: (currency, field,
     rows), each row (customer, currency, field, *figures as integers, min,
-    its key, its order's number, max, its key, its order's number).  The same ``_by_customer`` and
-    ``_customer_extremes`` as the report, so the kept figures are those it
-    would compute.  A customer with more than ``KEEP_ORDERS`` orders, or
-    whose figures do not fit in 64 bits, has its key and nothing else: the
-    report computes its figures afresh.  Needs the other summaries current."""
+    its key, its order's number, max, its key, its order's number).  The
+    same ``_by_customer`` and ``_customer_extremes`` as the report, so the
+    kept figures are those it would compute.  A customer with more than
+    ``KEEP_ORDERS`` orders, or whose figures do not fit in 64 bits, has
+    its key and nothing else: the report computes its figures afresh.
+    Needs the other summaries current."""
     ids = None if customers is None else sorted(set(customers))
     if ids == []:
         return
