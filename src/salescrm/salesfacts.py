@@ -346,20 +346,29 @@ def _refresh_figures(conn: sqlite3.Connection, customers: set[int]) -> None:
     ids = sorted(customers.union(marked))
     if (len(ids) >= _REFIGURE_AT
             and len(ids) * 4 >= conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0]):
-        conn.execute("DELETE FROM sales_customer_figures")
-        for _currency, _field, rows in customer_figures(conn, None):
-            conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", rows)
-    else:
-        for chunk in _chunks(ids):
-            ph = _marks(len(chunk))
-            old = set(map(tuple, conn.execute(
-                f"SELECT {_FIGURES} FROM sales_customer_figures WHERE customer_id IN ({ph})", chunk)))
-            new = {r for _currency, _field, rows in customer_figures(conn, chunk) for r in rows}
-            conn.executemany("DELETE FROM sales_customer_figures WHERE customer_id = ? AND currency = ? AND field = ?",
-                             [r[:3] for r in old - new])
-            conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", new - old)
+        _refigure_all(conn)
+        return
+    for chunk in _chunks(ids):
+        ph = _marks(len(chunk))
+        old = set(map(tuple, conn.execute(
+            f"SELECT {_FIGURES} FROM sales_customer_figures WHERE customer_id IN ({ph})", chunk)))
+        new = {r for _currency, _field, rows in customer_figures(conn, chunk) for r in rows}
+        conn.executemany("DELETE FROM sales_customer_figures WHERE customer_id = ? AND currency = ? AND field = ?",
+                         [r[:3] for r in old - new])
+        conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", new - old)
     if marked:
         conn.execute("DELETE FROM sales_dirty_customers")
+
+
+def _refigure_all(conn: sqlite3.Connection) -> None:
+    """Every customer's kept figures computed afresh, a currency and field at
+    a time, and no customer left marked."""
+    from salescrm.reports.stats import customer_figures
+
+    conn.execute("DELETE FROM sales_customer_figures")
+    for _currency, _field, rows in customer_figures(conn, None):
+        conn.executemany(f"INSERT INTO sales_customer_figures ({_FIGURES}) VALUES ({_marks(17)})", rows)
+    conn.execute("DELETE FROM sales_dirty_customers")
 
 
 #: ``sales_customer_figures``' columns, as ``reports.stats.customer_figures`` computes them
@@ -432,11 +441,7 @@ def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute(f"DELETE FROM {table}")  # names from this fixed list
         for table, sql in _sources(q).items():
             conn.execute(f"INSERT INTO {table} ({_COLUMNS[table]}) {sql}")
-        # the customers' kept figures, computed from the tables just filled
-        conn.execute("DELETE FROM sales_customer_figures")
-        conn.execute("DELETE FROM sales_dirty_customers")
-        conn.execute("INSERT INTO sales_dirty_customers SELECT DISTINCT customer_id FROM sales_customers")
-        _refresh_figures(conn, set())
+        _refigure_all(conn)  # (from the tables just filled)
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (*_TABLES, "sales_customer_figures")}

@@ -492,7 +492,7 @@ def customer_figures(conn: sqlite3.Connection,
         found.setdefault(currency, set())
         if n > KEEP_ORDERS:
             found[currency].add(cid)
-    nothing = (None,) * 14
+    nothing = (None,) * (len(_KEPT) + 6)  # (the figures, then min, its key and number, max, its key and number)
     for currency, big in sorted(found.items()):
         wanted = None if ids is None else [i for i in ids if i not in big]
         for field in FIELDS:
