@@ -47,6 +47,22 @@ def _assert_current(conn):
     assert salesfacts.check(conn) == []
 
 
+def _upgrade_from(conn, path, version: int, migration: str):
+    """The database made as it was at schema ``version`` (what came after,
+    up to m0009, taken away by the caller), opened again: it is upgraded,
+    from ``migration`` on, and its summaries are current."""
+    from salescrm import migrations
+
+    _before_m0009(conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+    assert migrations.MIGRATIONS[version] == migration
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
+    _assert_current(conn)
+    return conn
+
+
 def _tx(conn, fn, *a, **k):
     with db.write_tx(conn):
         return fn(conn, *a, **k)
@@ -257,8 +273,6 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
     """From m0006 (summaries of m0005 current) to m0007: the new tables
     equal a fresh computation, whether the upgrade refreshes order by order
     or rebuilds everything."""
-    from salescrm import migrations
-
     path = tmp_path / "v6.db"
     conn = _shop(path)
     _random_history(conn, random.Random(5), n=15, check_every=False)
@@ -270,14 +284,8 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
             conn.execute(f"DROP {kind} IF EXISTS {name}")  # (a table's indexes went with it)
     for name in ("category", "counts_category", "prev_category_at", "region"):
         conn.execute(f"ALTER TABLE sales_shipped DROP COLUMN {name}")
-    _before_m0009(conn)
-    conn.execute("PRAGMA user_version = 6")
-    conn.close()
-    assert migrations.MIGRATIONS[6] == "m0007_report_summaries"
     monkeypatch.setattr(salesfacts, "_REBUILD_AT", rebuild_at)
-    conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
-    _assert_current(conn)
+    conn = _upgrade_from(conn, path, 6, "m0007_report_summaries")
     for table in ("sales_lines", "sales_shipped_hours", "sales_shipped_products", "sales_shipped_customers",
                   "sales_shipped_category_hours"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
@@ -287,8 +295,6 @@ def test_a_database_with_the_first_summaries_gets_the_new_ones_on_upgrade(tmp_pa
 def test_a_database_at_m0007_gets_each_lines_customer_channel_and_salesperson_on_upgrade(tmp_path):
     """From m0007 to m0008: ``sales_lines`` is made again with its order's
     customer, channel and salesperson, and the index by customer."""
-    from salescrm import migrations
-
     path = tmp_path / "v7.db"
     conn = _shop(path)
     _random_history(conn, random.Random(6), n=15, check_every=False)
@@ -303,13 +309,7 @@ def test_a_database_at_m0007_gets_each_lines_customer_channel_and_salesperson_on
         conn.execute(statement)
     conn.execute("INSERT INTO sales_lines SELECT * FROM old_lines")
     conn.execute("DROP TABLE old_lines")
-    _before_m0009(conn)
-    conn.execute("PRAGMA user_version = 7")
-    conn.close()
-    assert migrations.MIGRATIONS[7] == "m0008_lines_by_customer"
-    conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
-    _assert_current(conn)
+    conn = _upgrade_from(conn, path, 7, "m0008_lines_by_customer")
     assert conn.execute("SELECT count(*) FROM sales_lines").fetchone()[0] == n
     assert conn.execute("SELECT count(*) FROM sales_lines l JOIN orders o ON o.id = l.order_id"
                         " WHERE l.customer_id = o.customer_id AND l.channel = o.channel"
@@ -324,21 +324,13 @@ def test_a_database_at_m0008_gets_every_customers_figures_on_upgrade(tmp_path, m
     """From m0008 to m0009: every customer with a booked order is marked,
     and the refresh that ends the upgrade fills its kept figures (chunk by
     chunk, or all at once past ``_REFIGURE_AT`` customers)."""
-    from salescrm import migrations
-
     path = tmp_path / "v8.db"
     conn = _shop(path)
     _random_history(conn, random.Random(7), n=15, check_every=False)
     want = conn.execute("SELECT count(*) FROM sales_customers").fetchone()[0] * 4
     assert want > 4
-    _before_m0009(conn)
-    conn.execute("PRAGMA user_version = 8")
-    conn.close()
-    assert migrations.MIGRATIONS[8] == "m0009_customer_figures"
     monkeypatch.setattr(salesfacts, "_REFIGURE_AT", refigure_at)
-    conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
-    _assert_current(conn)
+    conn = _upgrade_from(conn, path, 8, "m0009_customer_figures")
     assert salesfacts.figures_ready(conn)
     assert conn.execute("SELECT count(*) FROM sales_customer_figures").fetchone()[0] == want
     assert conn.execute("SELECT count(*) FROM sales_dirty_customers").fetchone()[0] == 0
